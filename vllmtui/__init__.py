@@ -1,0 +1,3 @@
+"""vllmtui: run vLLM servers on a GPU box from one terminal screen."""
+
+__version__ = "0.1.0"

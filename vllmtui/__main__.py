@@ -1,0 +1,3 @@
+from vllmtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""Log files: tail by byte offset, clean terminal output, recognise vLLM's phases and failures.
+
+A log can be gigabytes: nothing here reads a whole file. Readers seek to an offset and
+read forward, or read backwards from the end in blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]")
+PREFIX_RE = re.compile(
+    r"^\((?P<proc>[A-Za-z_]+)(?: [A-Za-z_]+)* pid=(?P<pid>\d+)\)\s+"
+    r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)?"
+)
+LEVEL_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback \(most recent call last\)|Error:")
+
+
+def clean_line(raw: str) -> str:
+    """One display line: ANSI codes removed, a tqdm `\\r` redraw collapsed to its last state."""
+    text = raw.rstrip("\r\n")
+    if "\r" in text:
+        parts = [p for p in text.split("\r") if p.strip()]
+        text = parts[-1] if parts else ""
+    return ANSI_RE.sub("", text)
+
+
+def is_problem_line(line: str) -> bool:
+    """Warnings and errors (for the TUI's filter)."""
+    return bool(LEVEL_RE.search(line))
+
+
+# ---------------------------------------------------------------- phases
+
+@dataclass(frozen=True)
+class Phase:
+    key: str
+    label: str
+    pattern: re.Pattern[str]
+
+
+# In start order. The last phase whose pattern has been seen is the current one.
+PHASES: tuple[Phase, ...] = (
+    Phase("importing", "importing", re.compile(r"vLLM API server version|non-default args")),
+    Phase(
+        "loading",
+        "loading weights",
+        re.compile(r"Starting to load model|Loading weights|Loading safetensors|Loading pt checkpoint"),
+    ),
+    Phase(
+        "profiling",
+        "profiling / KV cache",
+        re.compile(
+            r"Model loading took|Memory profiling takes|Available KV cache memory|KV cache size:"
+        ),
+    ),
+    Phase(
+        "compiling",
+        "compiling / CUDA graphs",
+        re.compile(
+            r"torch\.compile takes|torch\.compile took|Dynamo bytecode transform|Compiling a graph"
+            r"|Capturing CUDA graph|Graph capturing"
+        ),
+    ),
+    Phase(
+        "api",
+        "starting API server",
+        re.compile(r"init engine \(profile|Starting vLLM (?:API )?server on|Available routes are"),
+    ),
+    Phase("ready", "ready", re.compile(r"Application startup complete\.")),
+)
+PHASE_LABELS = {p.key: p.label for p in PHASES}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A recognised root cause: the line it was found on and a hint for the user."""
+
+    key: str
+    line: str
+    hint: str
+
+
+_FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "free-memory",
+        re.compile(r"Free memory on device .* is less than desired GPU memory utilization"),
+        "another process holds the GPU (often an orphaned vLLM: run `vllmtui reap`),"
+        " or lower gpu_memory_utilization",
+    ),
+    (
+        "max-model-len",
+        re.compile(r"estimated maximum model length is (?P<n>\d+)"),
+        "the KV cache cannot hold max_model_len tokens: set max_model_len to {n} or less,"
+        " raise gpu_memory_utilization, or use kv_cache_dtype: fp8",
+    ),
+    (
+        "max-model-len-derived",
+        re.compile(r"User-specified max_model_len \((?P<n>\d+)\) is greater than the derived"),
+        "max_model_len is longer than the model supports: lower max_model_len",
+    ),
+    (
+        "oom",
+        re.compile(r"CUDA out of memory|OutOfMemoryError|torch\.OutOfMemoryError"),
+        "out of GPU memory: lower gpu_memory_utilization, max_model_len or max_num_seqs,"
+        " use more GPUs (tensor_parallel_size) or a quantized model",
+    ),
+    (
+        "port-in-use",
+        re.compile(r"Address already in use"),
+        "the port is taken: `vllmtui status` / `ss -ltnp` shows by whom; change port",
+    ),
+    (
+        "tool-parser",
+        re.compile(r"--enable-auto-tool-choice requires --tool-call-parser|requires --tool-call-parser"),
+        "add tool_call_parser (e.g. hermes) next to enable_auto_tool_choice in the profile",
+    ),
+    (
+        "trust-remote-code",
+        re.compile(r"trust_remote_code|trust-remote-code"),
+        "this model ships its own code: set trust_remote_code: true if you trust it",
+    ),
+    (
+        "engine-init",
+        re.compile(r"Engine core initialization failed"),
+        "the engine died while starting: the lines above it say why",
+    ),
+    (
+        "error",
+        re.compile(r"^(?:\w+Error|\w+Exception): .+|\bERROR\b.*(?:Error|Exception|failed)"),
+        "see the log around this line",
+    ),
+)
+# Lines that match a failure pattern but are harmless (warnings, the logo, arguments).
+_NOT_FAILURE = re.compile(r"non-default args|\bWARNING\b|\bINFO\b.*trust_remote_code=False")
+
+
+def phase_of(line: str) -> str | None:
+    for phase in reversed(PHASES):
+        if phase.pattern.search(line):
+            return phase.key
+    return None
+
+
+def failure_of(line: str) -> Failure | None:
+    if _NOT_FAILURE.search(line):
+        return None
+    for key, pattern, hint in _FAILURES:
+        match = pattern.search(line)
+        if match:
+            return Failure(key, line.strip(), hint.format(**match.groupdict()))
+    return None
+
+
+@dataclass
+class LogState:
+    """What the log has said so far: the current phase, the first specific failure,
+    vLLM's own figures. Feed it lines in order."""
+
+    phase: str | None = None
+    failure: Failure | None = None
+    lines_seen: int = 0
+
+    def feed(self, line: str) -> None:
+        self.lines_seen += 1
+        phase = phase_of(line)
+        if phase is not None and (
+            self.phase is None or _order(phase) >= _order(self.phase)
+        ):
+            self.phase = phase
+        found = failure_of(line)
+        # a specific root cause beats the generic "error" found earlier or later
+        if found and (self.failure is None or (self.failure.key == "error" and found.key != "error")):
+            self.failure = found
+
+
+def _order(key: str) -> int:
+    return [p.key for p in PHASES].index(key)
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_lines_from(path: Path, offset: int, limit: int = 4 << 20) -> tuple[list[str], int]:
+    """Complete lines from `offset` (at most `limit` bytes); returns (lines, new offset).
+    A partial last line is left for the next call."""
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if offset > size:  # truncated or replaced
+                offset = 0
+            fh.seek(offset)
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    chunk = data[: end + 1]
+    return chunk.decode("utf-8", "replace").splitlines(), offset + len(chunk)
+
+
+def tail_lines(path: Path, count: int, block: int = 64 << 10) -> tuple[list[str], int]:
+    """The last `count` lines, reading backwards from the end; returns (lines, end offset)."""
+    try:
+        with path.open("rb") as fh:
+            end = os.fstat(fh.fileno()).st_size
+            pos = end
+            data = b""
+            while pos > 0 and data.count(b"\n") <= count:
+                step = min(block, pos)
+                pos -= step
+                fh.seek(pos)
+                data = fh.read(step) + data
+    except FileNotFoundError:
+        return [], 0
+    # only complete lines: the end offset is after the last newline
+    last_nl = data.rfind(b"\n")
+    if last_nl < 0:
+        return [], end - len(data)
+    complete_end = end - (len(data) - last_nl - 1)
+    lines = data[: last_nl + 1].decode("utf-8", "replace").splitlines()
+    return lines[-count:] if count else [], complete_end
+
+
+def scan(path: Path, head_bytes: int = 8 << 20, tail_bytes: int = 1 << 20) -> LogState:
+    """Phase and failure of a log without reading all of it: the start (phases) and the end
+    (the crash). Enough for a one-shot status; followers feed LogState incrementally."""
+    state = LogState()
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return state
+    lines, offset = read_lines_from(path, 0, head_bytes)
+    for line in lines:
+        state.feed(clean_line(line))
+    if size > offset:
+        start = max(offset, size - tail_bytes)
+        more, _ = read_lines_from(path, start, tail_bytes + 1)
+        for line in more[1:] if start > offset else more:
+            state.feed(clean_line(line))
+    return state
+
+
+def follow(
+    path: Path, from_end_lines: int = 20, poll: float = 0.25, stop: float | None = None
+) -> Iterator[str]:
+    """Yield the last lines, then new lines as they are appended (like `tail -F`)."""
+    lines, offset = tail_lines(path, from_end_lines)
+    yield from lines
+    deadline = None if stop is None else time.monotonic() + stop
+    while deadline is None or time.monotonic() < deadline:
+        new, offset = read_lines_from(path, offset)
+        if new:
+            yield from new
+        else:
+            time.sleep(poll)

@@ -1,0 +1,68 @@
+"""Where things live (XDG via platformdirs), which tmux socket, how often to poll."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+APP = "vllmtui"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations and intervals; built once by the CLI and passed everywhere."""
+
+    profiles_dirs: tuple[Path, ...] = ()
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP)))
+    config_dir: Path = field(default_factory=lambda: Path(platformdirs.user_config_dir(APP)))
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)))
+    tmux_socket: str | None = None  # None: the user's default tmux server
+    health_timeout: float = 1.0
+    poll_interval: float = 1.0
+
+    @classmethod
+    def from_env(
+        cls,
+        profiles_dirs: list[str] | None = None,
+        state_dir: str | None = None,
+        tmux_socket: str | None = None,
+    ) -> Settings:
+        """Settings from command-line values, then environment variables, then XDG defaults."""
+        dirs: list[Path] = [Path(p).expanduser() for p in profiles_dirs or []]
+        env_dirs = os.environ.get("VLLMTUI_PROFILES")
+        if env_dirs:
+            dirs += [Path(p).expanduser() for p in env_dirs.split(os.pathsep) if p]
+        base = cls()
+        state = Path(state_dir).expanduser() if state_dir else _env_path("VLLMTUI_STATE_DIR")
+        data = _env_path("VLLMTUI_DATA_DIR")
+        config = _env_path("VLLMTUI_CONFIG_DIR")
+        dirs += [(config or base.config_dir) / "profiles", Path.cwd() / "profiles"]
+        socket = tmux_socket or os.environ.get("VLLMTUI_TMUX_SOCKET") or None
+        return replace(
+            base,
+            profiles_dirs=tuple(dict.fromkeys(dirs)),
+            state_dir=state or base.state_dir,
+            data_dir=data or base.data_dir,
+            config_dir=config or base.config_dir,
+            tmux_socket=socket,
+        )
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state_dir / "runs"
+
+    @property
+    def runtimes_file(self) -> Path:
+        return self.config_dir / "runtimes.yaml"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
