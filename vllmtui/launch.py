@@ -66,7 +66,7 @@ class LaunchSpec:
         import shlex
 
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
-        secrets = " ".join(f"{k}=$({src})" for k, src in sorted(self.secret_env.items()))
+        secrets = " ".join(f"{k}=${src}" for k, src in sorted(self.secret_env.items()))
         cmd = shlex.join(self.masked_argv())
         return " ".join(p for p in (env, secrets, cmd) if p)
 

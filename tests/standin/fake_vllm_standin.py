@@ -52,7 +52,9 @@ def main() -> int:
     log("APIServer", "INFO", f"non-default args: {{'model': '{model}', 'port': {port}}}")
     child = None
     if mode == "engine":
-        code = "import time\nwhile True: time.sleep(1)"
+        # the stand-in engine ignores SIGHUP, so it outlives a killed API server the way an
+        # orphaned VLLM::EngineCore does (the pane's death sends SIGHUP to its process group)
+        code = "import signal, time\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nwhile True: time.sleep(1)"
         child = subprocess.Popen(["VLLM::EngineCore", "-c", code], executable=sys.executable)
         log("APIServer", "INFO", f"engine pid {child.pid}")
     time.sleep(delay)
