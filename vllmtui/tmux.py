@@ -204,3 +204,13 @@ class Tmux:
         inside = bool(current) and os.path.basename(current) == (self.socket or "default")
         verb = ["switch-client", "-t", name] if inside else ["attach-session", "-t", name]
         return [*self.base_argv(), *verb]
+
+    def attach(self, name: str) -> int:
+        """Put the user's terminal on the session until they detach (the caller hands over
+        the terminal first, e.g. Textual's App.suspend()); returns tmux's exit status."""
+        import subprocess
+
+        try:
+            return subprocess.run(self.attach_argv(name), check=False).returncode
+        except FileNotFoundError:
+            raise TmuxError("tmux is not installed: install it (apt install tmux)") from None

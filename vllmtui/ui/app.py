@@ -1,26 +1,670 @@
-"""The Textual app (placeholder until the TUI issue lands)."""
+"""The Textual app: one screen to run a GPU box's vLLM servers.
+
+The app never does I/O itself: pollers and actions run domain functions in thread workers
+(`ui/workers.py`) that post typed messages (`ui/messages.py`); handlers render them.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from vllmtui import profile_ops, runs
+from vllmtui.errors import VllmtuiError
+from vllmtui.fleet import Fleet, ServerStatus
+from vllmtui.profiles import BrokenProfile, LoadedProfile, find_profile
 from vllmtui.settings import Settings
+from vllmtui.ui import features
+from vllmtui.ui import workers as w
+from vllmtui.ui.format import countdown_words, fmt_duration, state_cell
+from vllmtui.ui.keys import KEYS, help_text
+from vllmtui.ui.messages import (
+    ForceTargetsRead,
+    InfoRead,
+    InfoSnapshot,
+    LogLinesRead,
+    ProfileDuplicated,
+    ProfileEdited,
+    ServerStarted,
+    ServerStopped,
+    StartRefused,
+    StatusesRead,
+    StopProgressed,
+)
+from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog, PromptDialog
+from vllmtui.ui.widgets.info_panel import InfoPanel, info_text
+from vllmtui.ui.widgets.log_view import LogView
+from vllmtui.ui.widgets.server_table import Row, ServerTable
+
+LOG_POLL = 0.2
+PROFILE_RELOAD = 5.0
+
+
+@dataclass(frozen=True)
+class Display:
+    """What tests freeze so snapshots are deterministic: the host name, uptime-like text
+    and a scrubber for volatile text (pids, times, temp paths) in the log and Info tabs."""
+
+    hostname: str | None = None
+    uptime: Callable[[ServerStatus], str] | None = None
+    scrub: Callable[[str], str] | None = None
 
 
 class VllmtuiApp(App[int]):
-    TITLE = "vllmtui"
-    BINDINGS = [("q", "quit", "Quit")]
+    """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels), keys."""
 
-    def __init__(self, settings: Settings):
+    TITLE = "vllmtui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding(k.key, k.action, k.label, show=k.footer) for k in KEYS]
+
+    def __init__(
+        self, settings: Settings, display: Display | None = None, fleet: Fleet | None = None
+    ):
         super().__init__()
         self.settings = settings
+        self.view = display or Display()
+        self.fleet = fleet or Fleet(settings)
+        self.statuses: dict[str, ServerStatus] = {}
+        self.order: list[str] = []
+        self.profiles: dict[str, LoadedProfile] = {}
+        self.broken: dict[str, BrokenProfile] = {}
+        self.stop_progress: dict[str, str] = {}
+        self.poll_error: str | None = None
+        self.polls = 0
+        self._poke = threading.Event()
+        self._reload = threading.Event()
+        self._log_path: Path | None | bool = False  # False: nothing followed yet
+        self._info_key: tuple[str, str, str | None] | None = None
+        self._info: InfoSnapshot | None = None
+        self._hostname = display.hostname if display and display.hostname else os.uname().nodename
+        self.found = features.available()
+
+    # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("vllmtui: use `vllmtui --help` for the commands.", id="placeholder")
-        yield Footer()
+        yield Static(id="topbar")
+        yield ServerTable(columns=features.table_columns(self.found), id="servers")
+        with TabbedContent(id="detail", initial="tab-log"):
+            with TabPane("Log", id="tab-log"), Vertical():
+                yield LogView(id="log")
+                yield Input(
+                    placeholder="search the log; Enter finds, Escape closes", id="search"
+                )
+            with TabPane("Info", id="tab-info"):
+                yield InfoPanel(id="info")
+            for tab_id, title, widget in features.panels(self.found):
+                with TabPane(title, id=tab_id):
+                    yield widget
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+        self.query_one(LogView).scrub = self.view.scrub
+        self._render_topbar()
+        self.query_one(ServerTable).focus()
+        self.poll_statuses()
+
+    def on_unmount(self) -> None:
+        self._poke.set()
+
+    # ---------------------------------------------------------------- helpers
+
+    @property
+    def selected(self) -> str | None:
+        return self.query_one(ServerTable).selected_name
+
+    def status_of(self, name: str | None) -> ServerStatus | None:
+        return self.statuses.get(name) if name else None
+
+    def state_of(self, name: str) -> str | None:
+        """The state the table shows for `name` (tests and benchmarks read it)."""
+        if name in self.broken and name not in self.statuses:
+            return "invalid"
+        status = self.statuses.get(name)
+        return None if status is None else status.state
+
+    def running_names(self) -> list[str]:
+        return [s.name for s in self.statuses.values() if s.running]
+
+    def refresh_now(self, reload_profiles: bool = False) -> None:
+        if reload_profiles:
+            self._reload.set()
+        self._poke.set()
+
+    def _uptime(self, status: ServerStatus) -> str:
+        if not status.running:
+            return "-"
+        if self.view.uptime is not None:
+            return self.view.uptime(status)
+        return fmt_duration(status.uptime)
+
+    def _rows(self) -> list[Row]:
+        rows = []
+        for name in self.order:
+            status = self.statuses[name]
+            loaded = self.profiles.get(name)
+            progress = self.stop_progress.get(name)
+            cells: dict[str, str | Text] = {
+                "name": name if status.has_profile else f"{name} (no profile)",
+                "status": state_cell(status, progress),
+                "port": str(status.port or ""),
+                "uptime": self._uptime(status),
+                "model": loaded.profile.model if loaded else "",
+                "gpus": ",".join(map(str, loaded.profile.gpus))
+                if loaded and loaded.profile.gpus
+                else "-",
+            }
+            cells.update(features.row_cells(self.found, self, status))
+            rows.append(Row(name, cells))
+        for name, bad in self.broken.items():
+            if name in self.statuses:
+                continue
+            first = bad.error.problems[0] if bad.error.problems else "invalid"
+            first = first.split(": ", 1)[-1]
+            rows.append(
+                Row(name, {"name": name, "status": Text(f"invalid: {first}"[:48], style="red")})
+            )
+        return rows
+
+    def _render_table(self) -> None:
+        self.query_one(ServerTable).show(self._rows())
+
+    def _render_topbar(self) -> None:
+        total = len(self.order) + len([b for b in self.broken if b not in self.statuses])
+        running = len(self.running_names())
+        bar = Text()
+        bar.append(" vllmtui ", style="bold reverse")
+        bar.append(f"  host {self._hostname}")
+        bar.append(f"  servers {running}/{total} running")
+        bar.append(f"  {features.gpu_summary(self.found, self)}")
+        if self.poll_error:
+            bar.append(f"  ! {self.poll_error}", style="bold red")
+        self.query_one("#topbar", Static).update(bar)
+
+    # ---------------------------------------------------------------- pollers (workers)
+
+    @work(thread=True, exclusive=True, group="poll", name="status poller")
+    def poll_statuses(self) -> None:
+        worker = get_current_worker()
+        profiles: list[LoadedProfile] = []
+        broken: list[BrokenProfile] = []
+        last_load = 0.0
+        while not worker.is_cancelled:
+            error = None
+            if self._reload.is_set() or time.monotonic() - last_load > PROFILE_RELOAD:
+                self._reload.clear()
+                profiles, broken, error = w.read_profiles(self.settings)
+                last_load = time.monotonic()
+            statuses, status_error = w.read_statuses(self.fleet, profiles)
+            if worker.is_cancelled:
+                return
+            self.post_message(StatusesRead(statuses, profiles, broken, error or status_error))
+            self._poke.wait(self.settings.poll_interval)
+            self._poke.clear()
+
+    @work(thread=True, exclusive=True, group="log", name="log follower")
+    def follow_log(self, path: Path | None) -> None:
+        worker = get_current_worker()
+        if path is None:
+            self.post_message(LogLinesRead(None, [], True, 0))
+            return
+        tail = w.LogTail(path)
+        lines, size = tail.start()
+        self.post_message(LogLinesRead(path, lines, True, size))
+        while not worker.is_cancelled:
+            time.sleep(LOG_POLL)
+            lines, reset = tail.more()
+            if (lines or reset) and not worker.is_cancelled:
+                self.post_message(LogLinesRead(path, lines, reset, tail.offset))
+
+    @work(thread=True, exclusive=True, group="info", name="info reader")
+    def read_info(self, name: str, loaded: LoadedProfile | None) -> None:
+        self.post_message(InfoRead(w.read_info(self.settings, name, loaded)))
+
+    # ---------------------------------------------------------------- snapshots in
+
+    def on_statuses_read(self, message: StatusesRead) -> None:
+        self.polls += 1
+        self.poll_error = message.error
+        if message.profiles or not message.error:
+            self.profiles = {p.profile.name: p for p in message.profiles}
+            self.broken = {b.name: b for b in message.broken}
+        if message.statuses or not message.error:
+            self.statuses = {s.name: s for s in message.statuses}
+            self.order = [s.name for s in message.statuses]
+        for name in list(self.stop_progress):
+            status = self.statuses.get(name)
+            if status is None or status.session is None:
+                self.stop_progress.pop(name, None)
+        self._render_table()
+        if self._select_after_reload and self.query_one(ServerTable).select(
+            self._select_after_reload
+        ):
+            self._select_after_reload = None
+        self._render_topbar()
+        self._selection_changed()
+        features.statuses_read(self.found, self)
+
+    @on(DataTable.RowHighlighted, "#servers")
+    def _row_highlighted(self) -> None:
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        name = self.selected
+        status = self.status_of(name)
+        path = status.run_dir / runs.LOG if status and status.run_dir else None
+        if path != self._log_path:
+            self._log_path = path
+            self.query_one(LogView).clear_lines(
+                "no runs yet: press s to start" if path is None else "reading the log..."
+            )
+            self.follow_log(path)
+        key = (name or "", status.state if status else "", str(status.run_dir) if status else None)
+        if key != self._info_key:
+            self._info_key = key
+            if name:
+                self.read_info(name, self.profiles.get(name))
+            self._render_info()
+        features.selection_changed(self.found, self, name)
+
+    def on_log_lines_read(self, message: LogLinesRead) -> None:
+        if message.path != self._log_path:
+            return  # a follower of an earlier selection
+        view = self.query_one(LogView)
+        if message.reset:
+            view.clear_lines("empty log" if message.path else "no runs yet: press s to start")
+        view.append(message.lines)
+
+    def on_info_read(self, message: InfoRead) -> None:
+        if message.info.name == self.selected:
+            self._info = message.info
+            self._render_info()
+
+    def _render_info(self) -> None:
+        status = self.status_of(self.selected)
+        info = self._info if self._info and status and self._info.name == status.name else None
+        self.query_one(InfoPanel).show(info_text(status, info, self.view.scrub))
+
+    # ---------------------------------------------------------------- start
+
+    def _stopped_profiles(self) -> list[str]:
+        names = [n for n in self.order if n in self.profiles and not self.statuses[n].running]
+        return names + [b for b in self.broken if b not in self.statuses]
+
+    def action_start(self) -> None:
+        name = self.selected
+        status = self.status_of(name)
+        startable = name is not None and (name in self.profiles or name in self.broken)
+        if name and startable and (status is None or not status.running):
+            self.start_server(name)
+            return
+        choices = self._stopped_profiles()
+        if not choices:
+            self.notify(
+                "every profile is running already"
+                if self.order
+                else "no profiles found: put a profile YAML in "
+                + ", ".join(str(d) for d in self.settings.profiles_dirs[:2]),
+                severity="warning",
+            )
+            return
+        self.push_screen(
+            PickDialog("Start which profile?", choices),
+            lambda picked: self.start_server(picked) if picked else None,
+        )
+
+    @work(thread=True, group="actions")
+    def start_server(self, name: str) -> None:
+        self._start(name)
+
+    def _start(self, name: str) -> None:
+        try:
+            loaded = find_profile(self.settings, name)
+            others, _, _ = w.read_profiles(self.settings)
+            result = self.fleet.start(loaded, others)
+        except VllmtuiError as exc:
+            self.post_message(StartRefused(name, str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(StartRefused(name, f"{name} was not started: {exc}"))
+            return
+        self.post_message(ServerStarted(result))
+
+    def on_server_started(self, message: ServerStarted) -> None:
+        result = message.result
+        text = f"{result.name}: started in tmux session {result.session}"
+        if result.warnings:
+            text += "\nwarnings:\n" + "\n".join(result.warnings)
+        self.notify(text, severity="warning" if result.warnings else "information")
+        self.refresh_now()
+
+    def on_start_refused(self, message: StartRefused) -> None:
+        self.push_screen(
+            MessageDialog(f"{message.name}: not started (nothing was started)", message.message)
+        )
+        self.refresh_now()
+
+    # ---------------------------------------------------------------- stop / restart
+
+    def _needs_session(self, verb: str) -> ServerStatus | None:
+        status = self.status_of(self.selected)
+        if status is None or status.session is None:
+            self.notify(
+                f"{self.selected or 'nothing'} is not running: nothing to {verb}",
+                severity="warning",
+            )
+            return None
+        return status
+
+    def action_stop(self) -> None:
+        status = self._needs_session("stop")
+        if status is None:
+            return
+        if status.name in self.stop_progress:
+            self.notify(f"{status.name} is being stopped already", severity="warning")
+            return
+        self._begin_stop(status.name, force=False)
+
+    def _begin_stop(self, name: str, force: bool, restart: bool = False) -> None:
+        self.stop_progress[name] = "killing (SIGKILL)" if force else "sending SIGINT"
+        self._render_table()
+        self.stop_server(name, force, restart)
+
+    @work(thread=True, group="actions")
+    def stop_server(self, name: str, force: bool, restart: bool = False) -> None:
+        try:
+            result = self.fleet.stop(
+                name,
+                force=force,
+                on_progress=lambda text: self.post_message(StopProgressed(name, text)),
+            )
+        except VllmtuiError as exc:
+            self.post_message(ServerStopped(name, None, str(exc), restart))
+            return
+        self.post_message(ServerStopped(name, result, None, restart))
+        if restart:
+            self._start(name)
+
+    def on_stop_progressed(self, message: StopProgressed) -> None:
+        if message.name in self.stop_progress:
+            self.stop_progress[message.name] = countdown_words(message.text)
+            self._render_table()
+
+    def on_server_stopped(self, message: ServerStopped) -> None:
+        self.stop_progress.pop(message.name, None)
+        if message.error:
+            self.notify(message.error, severity="error")
+        elif message.result is not None:
+            self.notify(
+                message.result.summary(), severity="error" if message.result.left else "information"
+            )
+        self.refresh_now()
+        self._render_table()
+
+    def action_force_stop(self) -> None:
+        status = self._needs_session("kill")
+        if status is not None:
+            self.read_force_targets(status.name, status.pid)
+
+    @work(thread=True, group="actions")
+    def read_force_targets(self, name: str, pid: int | None) -> None:
+        try:
+            self.post_message(ForceTargetsRead(name, w.force_targets(pid)))
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog instead
+            self.post_message(ForceTargetsRead(name, [], f"could not list the processes: {exc}"))
+
+    def on_force_targets_read(self, message: ForceTargetsRead) -> None:
+        name = message.name
+        targets = (
+            "\n".join(f"  {t}" for t in message.targets)
+            or "  (no live process; the session is removed)"
+        )
+        body = (
+            f"Force-stop {name}: SIGKILL, no graceful shutdown. This kills:\n{targets}\n"
+            f"and removes the tmux session vllmtui-{name}."
+        )
+        if message.error:
+            body += f"\n({message.error})"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._begin_stop(name, force=True)
+
+        self.push_screen(ConfirmDialog(f"Kill {name}?", body, yes="Kill"), answered)
+
+    def action_restart(self) -> None:
+        name = self.selected
+        status = self.status_of(name)
+        if name is None:
+            return
+        if status is not None and status.session is not None:
+            if name in self.stop_progress:
+                self.notify(f"{name} is being stopped already", severity="warning")
+                return
+            self._begin_stop(name, force=False, restart=True)
+        else:
+            self.start_server(name)
+
+    # ---------------------------------------------------------------- terminal hand-over
+
+    def _foreground(self, job: Callable[[], object]) -> object:
+        """Run `job` with the terminal handed over (App.suspend)."""
+        try:
+            with self.suspend():
+                return job()
+        except SuspendNotSupported:
+            return job()  # headless (tests): nothing to hand over
+
+    def action_attach(self) -> None:
+        status = self._needs_session("attach to")
+        if status is None or status.session is None:
+            return
+        session = status.session
+        try:
+            code = self._foreground(lambda: self.fleet.tmux.attach(session))
+        except VllmtuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if code not in (0, None):
+            self.notify(
+                f"tmux attach to {session} failed (exit {code}); from a shell:"
+                f" {' '.join(self.fleet.tmux.attach_argv(session))}",
+                severity="error",
+            )
+        self.refresh_now()
+
+    def action_edit(self) -> None:
+        name = self.selected
+        path = None
+        if name in self.profiles:
+            path = self.profiles[name].path
+        elif name in self.broken:
+            path = self.broken[name].path
+        if name is None or path is None:
+            self.notify(
+                "no profile file for this server (it was started elsewhere)", severity="warning"
+            )
+            return
+        target = path
+        try:
+            loaded = self._foreground(lambda: profile_ops.edit(target))
+            message = ProfileEdited(name, True, f"{target}: valid")
+            assert isinstance(loaded, LoadedProfile)
+            if loaded.warnings:
+                message = ProfileEdited(
+                    name, True, f"{target}: valid, with warnings:\n" + "\n".join(loaded.warnings)
+                )
+        except VllmtuiError as exc:
+            message = ProfileEdited(name, False, str(exc))
+        self.post_message(message)
+
+    def on_profile_edited(self, message: ProfileEdited) -> None:
+        if message.ok:
+            self.notify(message.message)
+        else:
+            self.push_screen(
+                MessageDialog(f"{message.name}: the profile has errors", message.message)
+            )
+        self._info_key = None
+        self.refresh_now(reload_profiles=True)
+
+    def action_duplicate(self) -> None:
+        name = self.selected
+        if name not in self.profiles:
+            self.notify("select a valid profile to duplicate", severity="warning")
+            return
+        taken = set(self.profiles) | set(self.broken)
+        suggestion, n = f"{name}-copy", 1
+        while suggestion in taken:
+            n += 1
+            suggestion = f"{name}-copy{n}"
+
+        def answered(new_name: str | None) -> None:
+            if new_name:
+                self.duplicate_profile(self.profiles[name], new_name)
+
+        self.push_screen(
+            PromptDialog(f"Duplicate {name} as (a new free port is chosen):", suggestion), answered
+        )
+
+    @work(thread=True, group="actions")
+    def duplicate_profile(self, loaded: LoadedProfile, new_name: str) -> None:
+        try:
+            copy = profile_ops.duplicate(self.settings, loaded, new_name)
+        except VllmtuiError as exc:
+            self.post_message(ProfileDuplicated(None, str(exc), False))
+            return
+        except OSError as exc:
+            self.post_message(ProfileDuplicated(None, f"cannot write the copy: {exc}", False))
+            return
+        self.post_message(
+            ProfileDuplicated(
+                copy.profile.name, f"{copy.path} written (port {copy.profile.port})", True
+            )
+        )
+
+    def on_profile_duplicated(self, message: ProfileDuplicated) -> None:
+        if not message.ok:
+            self.push_screen(MessageDialog("duplicate: nothing was written", message.message))
+            return
+        self.notify(message.message)
+        self._select_after_reload = message.name
+        self.refresh_now(reload_profiles=True)
+
+    _select_after_reload: str | None = None
+
+    # ---------------------------------------------------------------- feature keys
+
+    def action_probe_chat(self) -> None:
+        features.probe(self.found, self, "chat")
+
+    def action_probe_tool(self) -> None:
+        features.probe(self.found, self, "tool")
+
+    def action_tunnel(self) -> None:
+        features.tunnel_toggle(self.found, self)
+
+    # ---------------------------------------------------------------- log keys
+
+    def action_log_tab(self) -> None:
+        self.query_one(TabbedContent).active = "tab-log"
+        self.query_one(LogView).focus()
+
+    def action_info_tab(self) -> None:
+        self.query_one(TabbedContent).active = "tab-info"
+
+    def action_search(self) -> None:
+        self.action_log_tab()
+        box = self.query_one("#search", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        view = self.query_one(LogView)
+        found = view.find(event.value, forward=True)
+        event.input.display = False
+        view.focus()
+        if event.value and not found:
+            self.notify(f"not found: {event.value}", severity="warning")
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        box = self.query_one("#search", Input)
+        if key == "escape" and box.has_focus:
+            box.display = False
+            self.query_one(LogView).focus()
+
+    def action_next_match(self) -> None:
+        view = self.query_one(LogView)
+        if view.search:
+            view.find(view.search, forward=True)
+
+    def action_prev_match(self) -> None:
+        view = self.query_one(LogView)
+        if view.search:
+            view.find(view.search, forward=False)
+
+    def action_problems(self) -> None:
+        view = self.query_one(LogView)
+        view.set_problems_only(not view.problems_only)
+        self.notify(
+            "log: warnings and errors only" if view.problems_only else "log: every line", timeout=2
+        )
+
+    def action_first_error(self) -> None:
+        self.action_log_tab()
+        status = self.status_of(self.selected)
+        cause = status.failure.line if status and status.failure else None
+        if not self.query_one(LogView).first_error(cause):
+            self.notify("no error in the log shown", severity="information", timeout=2)
+
+    def action_follow(self) -> None:
+        self.query_one(LogView).follow_end()
+
+    # ---------------------------------------------------------------- help, palette, quit
+
+    def action_help(self) -> None:
+        self.push_screen(MessageDialog("vllmtui keys", help_text(), error=False))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[override]
+        yield from super().get_system_commands(screen)
+        for key in KEYS:
+            yield SystemCommand(
+                f"{key.label} ({key.shown})",
+                key.help,
+                lambda action=key.action: self.run_action(action),
+            )
+
+    async def action_quit(self) -> None:
+        running = self.running_names()
+        if running:
+            names = ", ".join(running)
+            self.exit(
+                0,
+                message=(
+                    f"vllmtui: {len(running)} server(s) keep running in tmux: {names}.\n"
+                    "Run `vllmtui` again to see them, `vllmtui stop NAME` to stop one."
+                ),
+            )
+        else:
+            self.exit(0)
 
 
 def run_app(settings: Settings) -> int:
+    """Run the TUI until the user quits; servers keep running."""
     return VllmtuiApp(settings).run() or 0

@@ -1,0 +1,67 @@
+"""Pure text formatting for the screen (no I/O): durations, states, row cells."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from vllmtui.fleet import ServerStatus
+
+# Colour names from the 16-colour ANSI palette, so a basic terminal shows them as meant;
+# every state is also spelled out, so colour is never the only signal.
+STATE_STYLES = {
+    "stopped": "",
+    "starting": "yellow",
+    "ready": "bold green",
+    "unhealthy": "bold red",
+    "stopping": "magenta",
+    "exited": "",
+    "crashed": "bold red",
+    "invalid": "red",
+}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """12s, 3m05s, 2h10m, 1d3h05m; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}h{rest % 3600 // 60:02d}m"
+    return f"{days}d{text}" if days else text
+
+
+def state_words(status: ServerStatus, stop_progress: str | None = None) -> str:
+    """The status column: state, phase and ETA while starting, the countdown while stopping."""
+    if stop_progress is not None:
+        return f"stopping: {stop_progress}"
+    if status.state == "starting":
+        text = f"starting: {status.phase_label or 'importing'}"
+        if status.eta is not None:
+            text += f" ~{fmt_duration(status.eta)} left"
+        return text
+    if status.state in ("crashed", "unhealthy", "exited") and status.detail:
+        return f"{status.state}: {status.detail}"
+    if status.state == "stopping":
+        return "stopping: " + (status.detail or "stop requested")
+    return status.state
+
+
+def state_cell(status: ServerStatus, stop_progress: str | None = None, width: int = 48) -> Text:
+    words = state_words(status, stop_progress)
+    if len(words) > width:
+        words = words[: width - 3] + "..."
+    state = "stopping" if stop_progress is not None else status.state
+    return Text(words, style=STATE_STYLES.get(state, ""))
+
+
+def countdown_words(progress: str) -> str:
+    """Fleet.stop's progress line, shortened for a table cell."""
+    if "still running;" in progress:
+        return progress.split("still running;", 1)[1].strip()
+    if progress.startswith("sending SIGINT"):
+        return "SIGINT sent"
+    return progress[:40]

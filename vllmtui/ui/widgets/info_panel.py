@@ -1,0 +1,81 @@
+"""The Info tab: resolved command (secrets masked), env names, run directory, time to ready,
+exit status and the root-cause line with its hint, earlier runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from vllmtui.fleet import ServerStatus
+from vllmtui.ui.format import fmt_duration
+from vllmtui.ui.messages import InfoSnapshot
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def info_text(
+    status: ServerStatus | None,
+    info: InfoSnapshot | None,
+    scrub: Callable[[str], str] | None = None,
+) -> Text:
+    """Everything the Info tab says, as one Rich Text (pure)."""
+    out = Text()
+
+    def line(label: str, value: str, style: str = "") -> None:
+        out.append(f"{label:<14}", style="bold")
+        out.append((scrub(value) if scrub else value) + "\n", style=style)
+
+    if status is None:
+        out.append("no server selected\n", style="dim")
+        return out
+    line("server", f"{status.name} ({status.state})")
+    if status.session:
+        line("tmux session", status.session + (f"  pane pid {status.pid}" if status.pid else ""))
+    if info is not None and info.error:
+        line("profile", info.error, "red")
+    if info is not None and info.command:
+        line("command", info.command)
+    if info is not None and info.env_names:
+        line("env names", ", ".join(info.env_names))
+    if status.run_dir:
+        line("run dir", str(status.run_dir))
+    line("time to ready", fmt_duration(status.time_to_ready) if status.time_to_ready else "-")
+    if status.exit_status is not None:
+        line("exit status", str(status.exit_status))
+    if status.failure is not None:
+        line("root cause", status.failure.line, "bold red")
+        line("hint", status.failure.hint, "yellow")
+    elif status.state in ("crashed", "exited", "unhealthy") and status.detail:
+        line("detail", status.detail)
+    if info is not None and info.runs:
+        out.append("\nearlier runs\n", style="bold")
+        for run in info.runs:
+            ttr = (
+                f"ready in {fmt_duration(run.time_to_ready)}"
+                if run.time_to_ready
+                else "never ready"
+            )
+            how = ""
+            if run.exit:
+                how = str(run.exit.get("how", ""))
+                if run.exit.get("exit_status") not in (None, 0):
+                    how += f" (exit {run.exit.get('exit_status')})"
+            row = f"  {_when(run.started)}  {ttr:<16} {how or 'running or unknown'}"
+            out.append((scrub(row) if scrub else row) + "\n")
+    return out
+
+
+class InfoPanel(VerticalScroll):
+    """Shows `info_text` for the selected server."""
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(id="info-body")
+
+    def show(self, text: Text) -> None:
+        self.query_one("#info-body", Static).update(text)

@@ -1,0 +1,100 @@
+"""The server table: one row per profile (running or not) and per server found without one.
+
+Rows are keyed by server name and updated cell by cell, so the selection stays on the
+same server when rows appear, disappear or change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+CellValue = str | Text
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None = None
+
+
+BASE_COLUMNS: tuple[Column, ...] = (
+    Column("name", "NAME"),
+    Column("status", "STATUS"),
+    Column("port", "PORT"),
+    Column("uptime", "UPTIME"),
+    Column("model", "MODEL"),
+    Column("gpus", "GPUS"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    cells: dict[str, CellValue]
+
+
+class ServerTable(DataTable[CellValue]):
+    """DataTable that is only ever updated with `show(rows)`."""
+
+    def __init__(self, columns: Sequence[Column] = BASE_COLUMNS, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self._columns = tuple(columns)
+        self._rows: dict[str, Row] = {}
+
+    def on_mount(self) -> None:
+        for col in self._columns:
+            self.add_column(col.label, key=col.key, width=col.width)
+
+    @property
+    def selected_name(self) -> str | None:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return key.value
+
+    def select(self, name: str) -> bool:
+        if name not in self._rows:
+            return False
+        self.move_cursor(row=self.get_row_index(name), animate=False)
+        return True
+
+    def show(self, rows: Sequence[Row]) -> None:
+        """Make the table show exactly `rows`, in that order, keeping the selection."""
+        keep = self.selected_name
+        wanted = [r.name for r in rows]
+        order_changed = [n for n in wanted if n in self._rows] != [
+            n for n in self._rows if n in set(wanted)
+        ]
+        if order_changed:
+            self.clear()
+            self._rows = {}
+        for gone in [n for n in self._rows if n not in set(wanted)]:
+            self.remove_row(gone)
+            del self._rows[gone]
+        for row in rows:
+            old = self._rows.get(row.name)
+            cells = [row.cells.get(c.key, "") for c in self._columns]
+            if old is None:
+                self.add_row(*cells, key=row.name)
+            else:
+                for col in self._columns:
+                    value = row.cells.get(col.key, "")
+                    if old.cells.get(col.key, "") != value:
+                        self.update_cell(row.name, col.key, value, update_width=True)
+            self._rows[row.name] = row
+        # new rows were appended at the end: rebuild when that broke the wanted order
+        if list(self._rows) != wanted:
+            self.clear()
+            self._rows = {}
+            for row in rows:
+                self.add_row(*[row.cells.get(c.key, "") for c in self._columns], key=row.name)
+                self._rows[row.name] = row
+        if keep is not None and keep in self._rows:
+            index = self.get_row_index(keep)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False, scroll=False)
