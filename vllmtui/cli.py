@@ -300,6 +300,57 @@ def cmd_runtime(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace, settings: Settings) -> int:
+    """Chat / tool-call / round-trip probes of a running server (docs/probes.md)."""
+    from vllmtui import probes
+    from vllmtui.probe_report import report_lines
+    from vllmtui.probe_target import probe_options, probe_target, status_reader
+    from vllmtui.toolcheck import printable
+
+    loaded = _load(args, settings)
+    fleet = Fleet(settings)
+    target = probe_target(fleet, loaded, args.url, args.model)
+    options = probe_options(loaded, target, args.tools_file, args.prompt, args.tool,
+                            read_timeout=args.timeout)
+    results = []
+    for kind in [k for k in probes.KINDS if getattr(args, k)] or list(probes.KINDS):
+        stream = kind == "chat" and not args.json
+        if stream:
+            print(f"== chat: {options.prompt}", flush=True)
+        result = probes.run_probe(
+            kind, target, options, status_of=status_reader(fleet, loaded),
+            on_text=(lambda piece: print(printable(piece), end="", flush=True)) if stream else None,
+        )
+        if stream:
+            print(flush=True)
+        results.append(result)
+        if not args.json:
+            print("\n".join(report_lines(result)), flush=True)
+        if result.steps and result.steps[0].label == "GET /v1/models" and not result.steps[0].ok:
+            break  # unreachable, key refused or model not served: the other probes would repeat it
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_snippet(args: argparse.Namespace, settings: Settings) -> int:
+    """Ready-to-paste curl and Python openai client code for a server."""
+    from vllmtui.probe_target import probe_target
+    from vllmtui.snippets import client_snippets
+
+    loaded = _load(args, settings)
+    target = probe_target(Fleet(settings), loaded, args.url, args.model)
+    snips = client_snippets(target.base_url, target.model, target.api_key_env)
+    if args.json:
+        print(json.dumps(snips.as_dict(), indent=2))
+        return 0
+    if args.lang in ("curl", "all"):
+        print(f"# curl ({target.name})\n{snips.curl}")
+    if args.lang in ("python", "all"):
+        print(f"# Python, `pip install openai` ({target.name})\n{snips.python}")
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     from vllmtui.ui.app import run_app
 
@@ -370,6 +421,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["list", "set"], default="list")
     p.add_argument("name", nargs="?")
     p.add_argument("path", nargs="?")
+    p = add("probe", cmd_probe, "check a running server: streamed chat, tool calls, tool round trip")
+    profile_opts(p)
+    p.add_argument("--chat", action="store_true", help="streamed chat (timed)")
+    p.add_argument("--tools", action="store_true", help="tool calls: tool_choice auto, required, named")
+    p.add_argument("--roundtrip", action="store_true", help="tool call, tool result, final answer")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--url", help="probe this base URL instead (e.g. a tunnel's http://127.0.0.1:PORT)")
+    p.add_argument("--model", help="model name to send (default: the profile's served model name)")
+    p.add_argument("--tools-file", metavar="FILE", help="extra tools (JSON/YAML list); or probe.tools_file")
+    p.add_argument("--tool", metavar="NAME", help="the tool to ask for by name (profile: probe.named_tool)")
+    p.add_argument("--prompt", help="the chat probe's message (profile: probe.prompt)")
+    p.add_argument("--timeout", type=float, default=60.0, help="read timeout per request in seconds (60)")
+    p = add("snippet", cmd_snippet, "print curl and Python openai client code for a server")
+    profile_opts(p)
+    p.add_argument("--url", help="base URL to put in the code (e.g. a tunnel's local end)")
+    p.add_argument("--model", help="model name (default: the profile's served model name)")
+    p.add_argument("--lang", choices=["curl", "python", "all"], default="all")
+    p.add_argument("--json", action="store_true")
     add("tui", cmd_tui, "open the terminal UI (the default)")
     return parser
 

@@ -97,6 +97,14 @@ class Generation(_Strict):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
 
 
+class ProbeSettings(_Strict):
+    """What `vllmtui probe` (and the TUI's probe keys) send; see docs/probes.md."""
+
+    tools_file: str | None = None  # JSON/YAML list of extra tools; relative to the profile
+    prompt: str | None = None  # the chat probe's user message
+    named_tool: str | None = None  # the tool asked for by name (default: first user tool)
+
+
 class StopSettings(_Strict):
     """Graceful stop: SIGINT, wait `timeout` s, SIGTERM, wait `term_timeout` s, then SIGKILL."""
 
@@ -169,6 +177,7 @@ class Profile(_Strict):
     args: dict[str, Any] = Field(default_factory=dict)
     generation: Generation = Field(default_factory=Generation)
     stop: StopSettings = Field(default_factory=StopSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
 
     @field_validator("name")
     @classmethod
