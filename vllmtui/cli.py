@@ -439,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name (default: the profile's served model name)")
     p.add_argument("--lang", choices=["curl", "python", "all"], default="all")
     p.add_argument("--json", action="store_true")
+    from vllmtui.cli_gpu import add_parsers as add_gpu_parsers  # `gpus`, `plan`
+
+    add_gpu_parsers(add)
     add("tui", cmd_tui, "open the terminal UI (the default)")
     return parser
 

@@ -304,6 +304,9 @@ class Fleet:
             lines = "\n".join(f"  {p.field}: {p.message}" for p in errors)
             raise UsageError(f"{profile.name} ({loaded.path}) was not started:\n{lines}")
         warnings = tuple(f"{p.field}: {p.message}" for p in problems if p.level == "warning")
+        from vllmtui.fitcheck import fit_check  # memory plan + live GPUs; warns, never stops
+
+        warnings += tuple(fit_check(loaded, self.settings, fleet=self))
         spec = resolve(profile, self.settings)
         python = runtime_python(profile, self.settings)
         if profile.model.startswith(DEMO_PREFIX) and spec.model_path is not None:
