@@ -442,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vllmtui.cli_gpu import add_parsers as add_gpu_parsers  # `gpus`, `plan`
 
     add_gpu_parsers(add)
+    from vllmtui.tunnel_cli import add_tunnel_parser
+
+    add_tunnel_parser(sub)
     add("tui", cmd_tui, "open the terminal UI (the default)")
     return parser
 

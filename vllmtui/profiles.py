@@ -25,6 +25,7 @@ from pydantic import (
 
 from vllmtui.errors import ProfileError, UsageError
 from vllmtui.settings import Settings
+from vllmtui.tunnel_spec import TunnelSpec
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -177,6 +178,7 @@ class Profile(_Strict):
     args: dict[str, Any] = Field(default_factory=dict)
     generation: Generation = Field(default_factory=Generation)
     stop: StopSettings = Field(default_factory=StopSettings)
+    tunnels: list[TunnelSpec] = Field(default_factory=list)  # see docs/tunnels.md
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
 
     @field_validator("name")

@@ -27,6 +27,8 @@ OPTION_KEYS = (
     "stopping",
     "pid",
     "tunnel",
+    "spec",
+    "log",
 )
 _SEP = "\x1f"
 _FIELDS = (
