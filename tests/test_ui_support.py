@@ -1,0 +1,45 @@
+"""Helpers for the TUI tests: wait on the app's own state with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from vllmtui.ui.app import Display
+
+SCRUB_RES = (
+    (re.compile(r"pid=\d+"), "pid=N"),
+    (re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d"), "MM-DD hh:mm:ss"),
+    (re.compile(r"/tmp/\S+"), "/tmp/..."),
+)
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in SCRUB_RES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+FROZEN = Display(hostname="gpu-box", uptime=lambda _s: "1m00s", scrub=scrub)
+
+
+async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 20.0,
+                what: str = "condition") -> object:
+    """Let the app run until predicate() is truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.pause()
+    await asyncio.sleep(0)
