@@ -16,6 +16,7 @@ import json
 import math
 import random
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -299,10 +300,11 @@ def _payload(cfg: BenchConfig, prompt: str | list[int]) -> dict[str, Any]:
 
 async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequence[str | list[int]],
                     concurrency: int | None, on_done: Callable[[int], None] | None = None,
-                    ) -> tuple[list[RequestResult], float]:
+                    cancel: threading.Event | None = None) -> tuple[list[RequestResult], float]:
     """Send every prompt once, at most `concurrency` in flight, arrivals paced by
     `request_rate` (Poisson/gamma); requests still open after `max_duration` are cancelled
-    and count as failed. Returns the results and the level's duration."""
+    and count as failed, as do those cut short by `cancel`. Returns the results and the
+    level's duration."""
     url = cfg.base_url + "/v1/completions"
     headers = _headers(cfg.api_key)
     sem = asyncio.Semaphore(concurrency) if concurrency else None
@@ -327,16 +329,23 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
     due = start
     for prompt in prompts:
         if math.isfinite(cfg.request_rate):
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(min(wait, max(0.0, deadline - time.perf_counter())))
-            if time.perf_counter() >= deadline:
+            while (wait := min(due, deadline) - time.perf_counter()) > 0:
+                if cancel is not None and cancel.is_set():
+                    break
+                await asyncio.sleep(min(wait, 0.2))
+            if time.perf_counter() >= deadline or (cancel is not None and cancel.is_set()):
                 break
             theta = 1.0 / (cfg.request_rate * cfg.burstiness)
             due += rng.gammavariate(cfg.burstiness, theta)
         tasks.append(asyncio.create_task(limited(prompt)))
-    if tasks:
-        await asyncio.wait(tasks, timeout=max(0.0, deadline - time.perf_counter()))
+    pending: set[asyncio.Task[RequestResult]] = set(tasks)
+    while pending and not (cancel is not None and cancel.is_set()):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(left, 0.2) if cancel else left)
+    why = "cancelled" if cancel is not None and cancel.is_set() else \
+        f"still open after --max-duration {cfg.max_duration:g} s"
     duration = time.perf_counter() - start
     results: list[RequestResult] = []
     for task in tasks:
@@ -344,15 +353,16 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
             results.append(task.result())
         else:
             task.cancel()
-            results.append(RequestResult(False, cfg.input_len,
-                                         error=f"still open after --max-duration {cfg.max_duration:g} s"))
-    results += [RequestResult(False, cfg.input_len, error="not sent before --max-duration")
-                ] * (len(prompts) - len(tasks))
+            results.append(RequestResult(False, cfg.input_len, error=why))
+    await asyncio.gather(*(t for t in tasks if not t.done()), return_exceptions=True)
+    results += [RequestResult(False, cfg.input_len, error=f"not sent: {why}")] * (len(prompts) - len(tasks))
     return results, duration
 
 
-async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None) -> list[LevelResult]:
-    """Make the prompts, then for each concurrency level: warm-ups, then the measured run."""
+async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
+                          cancel: threading.Event | None = None) -> list[LevelResult]:
+    """Make the prompts, then for each concurrency level: warm-ups, then the measured run.
+    Setting `cancel` ends the run within ~0.2 s; the levels measured so far are returned."""
     cfg.check()
     levels = len(cfg.concurrency)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -370,23 +380,29 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None) 
             raise VllmtuiError(f"cannot reach {cfg.base_url}: {exc}") from exc
         out: list[LevelResult] = []
         for index, conc in enumerate(cfg.concurrency):
+            if cancel is not None and cancel.is_set():
+                break
             if cfg.warmups:
                 report("warmup", index, conc, 0, cfg.warmups)
                 warm = replace(cfg, request_rate=math.inf)
-                await run_level(client, warm, [prompts[0]] * cfg.warmups, conc)
+                await run_level(client, warm, [prompts[0]] * cfg.warmups, conc, cancel=cancel)
             report("run", index, conc, 0, len(prompts))
             results, duration = await run_level(
                 client, cfg, prompts, conc,
-                lambda n, i=index, c=conc: report("run", i, c, n, len(prompts)),
+                lambda n, i=index, c=conc: report("run", i, c, n, len(prompts)), cancel,
             )
+            if cancel is not None and cancel.is_set():
+                break
             out.append(LevelResult(conc, cfg.request_rate, calculate_stats(results, duration)))
         report("done", levels - 1, cfg.concurrency[-1], len(prompts), len(prompts))
     return out
 
 
-def run_bench(cfg: BenchConfig, progress: ProgressFn | None = None) -> list[LevelResult]:
-    """Blocking wrapper (CLI, TUI worker thread): its own event loop."""
-    return asyncio.run(run_bench_async(cfg, progress))
+def run_bench(cfg: BenchConfig, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None) -> list[LevelResult]:
+    """Blocking wrapper (CLI, TUI worker thread): its own event loop. `progress` is called
+    on that thread."""
+    return asyncio.run(run_bench_async(cfg, progress, cancel))
 
 
 def level_to_json(level: LevelResult) -> dict[str, Any]:

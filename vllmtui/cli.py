@@ -446,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tunnel_parser(sub)
     add("tui", cmd_tui, "open the terminal UI (the default)")
+    from vllmtui import cli_bench
+
+    cli_bench.register(add)
     return parser
 
 
