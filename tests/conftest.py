@@ -168,8 +168,9 @@ class VllmServer:
         self.base_url = base_url
 
 
-def start_vllm_server(tmp: Path, name: str, **extra: object) -> VllmServer:
-    """Start the shipped tiny-cpu profile (plus `extra` fields) under `name`; waits for ready."""
+def start_vllm_server(tmp: Path, name: str, wait: bool = True, **extra: object) -> VllmServer:
+    """Start the shipped tiny-cpu profile (plus `extra` fields) under `name`; waits for ready
+    (with `wait=False` returns at once: the caller waits with `Fleet.wait_ready`)."""
     from vllmtui.fleet import Fleet
     from vllmtui.profiles import load_profile_file
 
@@ -191,6 +192,8 @@ def start_vllm_server(tmp: Path, name: str, **extra: object) -> VllmServer:
     loaded = load_profile_file(path)
     fleet = Fleet(settings)
     fleet.start(loaded)
+    if not wait:
+        return VllmServer(name, settings, loaded, f"http://127.0.0.1:{data['port']}")
     status = fleet.wait_ready(loaded, timeout=300)
     if status.state != "ready":
         log = (status.run_dir / "server.log").read_text(errors="replace")[-3000:] if status.run_dir else ""

@@ -5,15 +5,19 @@ server's current run directory, and the options its `probe:` section sets."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vllmtui.errors import UsageError
+from vllmtui.errors import UsageError, VllmtuiError
 from vllmtui.fleet import Fleet, ServerStatus, session_name
-from vllmtui.probes import ProbeOptions, ProbeTarget
-from vllmtui.profiles import LoadedProfile
+from vllmtui.probes import ProbeOptions, ProbeResult, ProbeStep, ProbeTarget, TextCallback, run_probe
+from vllmtui.profiles import LoadedProfile, find_profile
+from vllmtui.settings import Settings
+from vllmtui.snippets import Snippets, client_snippets
 from vllmtui.toolcheck import load_tools_file
 
 
@@ -90,3 +94,33 @@ def status_reader(fleet: Fleet, loaded: LoadedProfile) -> Callable[[], ServerSta
             return None
 
     return read
+
+
+def probe_server(
+    settings: Settings,
+    name: str,
+    kind: str,
+    on_text: TextCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ProbeResult:
+    """Everything a TUI worker needs in one call: load the profile, resolve the target and
+    options, run the probe, save it. Never raises: a profile or tools-file mistake comes
+    back as a failed result whose step says what to fix."""
+    fleet = Fleet(settings)
+    try:
+        loaded = find_profile(settings, name)
+        target = probe_target(fleet, loaded)
+        options = probe_options(loaded, target)
+    except VllmtuiError as exc:
+        step = ProbeStep("setup", False, error=str(exc))
+        return ProbeResult(kind, name, "", "", time.time(), 0.0, False, (step,))
+    return run_probe(kind, target, options, on_text, cancel, status_reader(fleet, loaded))
+
+
+def server_snippets(settings: Settings, name: str, url: str | None = None) -> Snippets | str:
+    """The client snippets of a server (for the TUI), or what went wrong as a sentence."""
+    try:
+        target = probe_target(Fleet(settings), find_profile(settings, name), url)
+    except VllmtuiError as exc:
+        return str(exc)
+    return client_snippets(target.base_url, target.model, target.api_key_env)

@@ -13,15 +13,22 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from vllmtui import runs
 from vllmtui.probe_explain import Explanation, explain_connect, explain_http
+from vllmtui.probe_results import (
+    ChatStats,
+    ProbeResult,
+    ProbeStep,
+    last_probe,
+    latest_probes,
+    probe_results,
+    save_result,
+)
 from vllmtui.toolcheck import (
     BUILTIN_TOOLS,
     DEFAULT_NAMED_TOOL,
@@ -36,10 +43,13 @@ from vllmtui.toolcheck import (
 
 KINDS = ("chat", "tools", "roundtrip")
 TOOL_CHOICES = ("auto", "required", "named")
-FILE_PREFIX = "probe-"
 DEFAULT_PROMPT = "Write one short sentence about the sea."
 TextCallback = Callable[[str], None]
 T = TypeVar("T")
+__all__ = [
+    "KINDS", "ChatStats", "ProbeOptions", "ProbeResult", "ProbeStep", "ProbeTarget",
+    "TextCallback", "last_probe", "latest_probes", "probe_results", "run_probe", "save_result",
+]
 
 
 @dataclass(frozen=True)
@@ -71,93 +81,6 @@ class ProbeOptions:
     extra_tools: tuple[ToolSpec, ...] = ()
     named_tool: str | None = None
     tool_choices: tuple[str, ...] = TOOL_CHOICES
-
-
-@dataclass(frozen=True)
-class ChatStats:
-    """Figures of one streamed chat: times in seconds from just before the POST."""
-
-    time_to_first_token: float | None
-    total_seconds: float
-    tokens_per_second: float | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    finish_reason: str | None
-    chunks: int
-
-
-@dataclass(frozen=True)
-class ProbeStep:
-    """One request of a probe and its checks; `error`/`hint` explain a failed request."""
-
-    label: str
-    ok: bool
-    checks: tuple[Check, ...] = ()
-    error: str = ""
-    hint: str = ""
-    status_code: int | None = None
-    seconds: float | None = None
-    received: str = ""
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """A whole probe: its steps, and for chat the streamed text and figures."""
-
-    kind: str
-    server: str
-    base_url: str
-    model: str
-    started_at: float
-    seconds: float
-    ok: bool
-    steps: tuple[ProbeStep, ...]
-    text: str = ""
-    chat: ChatStats | None = None
-    cancelled: bool = False
-    saved_to: str | None = None
-
-    @property
-    def failure(self) -> ProbeStep | None:
-        """The first step that failed, if any."""
-        return next((s for s in self.steps if not s.ok), None)
-
-    def summary(self) -> str:
-        """One line: `chat ok: 31 tokens, ttft 0.05 s, 80.1 tok/s` / `tools FAILED: ...`."""
-        if self.cancelled:
-            return f"{self.kind} cancelled after {self.seconds:.1f} s"
-        if self.ok:
-            if self.chat is not None:
-                c = self.chat
-                tps = f", {c.tokens_per_second:.1f} tok/s" if c.tokens_per_second else ""
-                ttft = f"ttft {c.time_to_first_token:.2f} s" if c.time_to_first_token else "no ttft"
-                return f"chat ok: {c.completion_tokens} tokens in {c.total_seconds:.2f} s, {ttft}{tps}"
-            checks = [c for s in self.steps for c in s.checks]
-            warns = sum(1 for c in checks if c.outcome == "warn")
-            return f"{self.kind} ok: {len(checks)} checks passed" + (f", {warns} warnings" if warns else "")
-        step = self.failure
-        if step is None:
-            return f"{self.kind} FAILED"
-        if step.error:
-            return f"{self.kind} FAILED at {step.label}: {step.error}"
-        failed = [c.name for c in step.checks if c.outcome == "fail"]
-        return f"{self.kind} FAILED at {step.label}: {', '.join(failed)}"
-
-    def short_label(self) -> str:
-        """A few characters for a table column: `chat ok`, `tools FAIL`."""
-        return f"{self.kind} {'cancelled' if self.cancelled else 'ok' if self.ok else 'FAIL'}"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProbeResult:
-        steps = tuple(
-            ProbeStep(**{**s, "checks": tuple(Check(**c) for c in s.get("checks", ()))})
-            for s in data.get("steps", ())
-        )
-        chat = ChatStats(**data["chat"]) if data.get("chat") else None
-        return cls(**{**data, "steps": steps, "chat": chat})
 
 
 class _Cancelled(Exception):
@@ -371,10 +294,10 @@ class _Probe:
         checks = check_tool_reply(reply, tools, named.name if is_named else choice,
                                   sampling.get("max_tokens"))
         ok = all(c.passed or not c.required for c in checks)
-        message, _ = reply_message(reply)
+        message, finish = reply_message(reply)
         received = short({k: message.get(k) for k in ("content", "tool_calls") if message.get(k)})
         self.steps.append(ProbeStep(label, ok, checks, status_code=200, seconds=seconds,
-                                    received=received))
+                                    received=received, message=_kept(message, finish)))
         return reply
 
     def answer(self, tools: Sequence[ToolSpec], named: ToolSpec, reply: dict[str, Any]) -> str:
@@ -404,11 +327,16 @@ class _Probe:
         final, seconds = self.post(label, body)
         checks = check_final_answer(final, result, sampling.get("max_tokens"))
         ok = all(c.passed or not c.required for c in checks)
-        answer, _ = reply_message(final)
+        answer, finish = reply_message(final)
         text = str(answer.get("content") or "")
         self.steps.append(ProbeStep(label, ok, checks, status_code=200, seconds=seconds,
-                                    received=short(text)))
+                                    received=short(text), message=_kept(answer, finish)))
         return text
+
+
+def _kept(message: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    kept = {k: message.get(k) for k in ("role", "content", "tool_calls") if message.get(k) is not None}
+    return {**kept, "finish_reason": finish}
 
 
 def chat_checks(text: str, stats: ChatStats, error: str | None, max_tokens: int | None) -> tuple[Check, ...]:
@@ -514,7 +442,10 @@ def run_probe(
                                         hint=f"offered tools: {', '.join(by_name)}"))
             if kind == "tools":
                 for choice in options.tool_choices:
-                    probe.tool_call(choice, tools, named)
+                    try:
+                        probe.tool_call(choice, tools, named)
+                    except _Failed as failed:  # one mode failing says nothing of the next
+                        probe.steps.append(failed.step)
             else:
                 if options.named_tool is None:
                     named = by_name[DEFAULT_NAMED_TOOL]
@@ -542,38 +473,3 @@ def run_probe(
     if save and target.run_dir is not None and target.run_dir.is_dir():
         result = save_result(target.run_dir, result)
     return result
-
-
-def save_result(run_dir: Path, result: ProbeResult) -> ProbeResult:
-    """Write `probe-<kind>-<UTC>.json` into the run directory; returns it with `saved_to`."""
-    stamp = datetime.fromtimestamp(result.started_at, UTC).strftime(runs.TIME_FORMAT)
-    path = run_dir / f"{FILE_PREFIX}{result.kind}-{stamp}.json"
-    result = replace(result, saved_to=str(path))
-    runs.write_json(path, result.to_json())
-    return result
-
-
-def probe_results(run_dir: Path) -> list[ProbeResult]:
-    """Every probe result saved in a run directory, oldest first (unreadable files skipped)."""
-    out = []
-    for path in sorted(run_dir.glob(f"{FILE_PREFIX}*.json")) if run_dir.is_dir() else []:
-        try:
-            out.append(ProbeResult.from_json(json.loads(path.read_text())))
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-    out.sort(key=lambda r: r.started_at)
-    return out
-
-
-def latest_probes(run_dir: Path | None) -> dict[str, ProbeResult]:
-    """The newest result per probe kind in a run (for the TUI's Probe tab)."""
-    latest: dict[str, ProbeResult] = {}
-    for result in probe_results(run_dir) if run_dir else []:
-        latest[result.kind] = result
-    return latest
-
-
-def last_probe(run_dir: Path | None) -> ProbeResult | None:
-    """The newest probe of any kind in a run (the server table's "last probe" column)."""
-    results = probe_results(run_dir) if run_dir else []
-    return results[-1] if results else None
