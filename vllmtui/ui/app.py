@@ -100,6 +100,7 @@ class VllmtuiApp(App[int]):
         yield ServerTable(columns=features.table_columns(self.found), id="servers")
         with TabbedContent(id="detail", initial="tab-log"):
             with TabPane("Log", id="tab-log"), Vertical():
+                yield Static(id="log-banner")
                 yield LogView(id="log")
                 yield Input(
                     placeholder="search the log; Enter finds, Escape closes", id="search"
@@ -113,6 +114,7 @@ class VllmtuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
+        self.query_one("#log-banner", Static).display = False
         self.query_one(LogView).scrub = self.view.scrub
         self._render_topbar()
         self.query_one(ServerTable).focus()
@@ -153,6 +155,8 @@ class VllmtuiApp(App[int]):
         return fmt_duration(status.uptime)
 
     def _rows(self) -> list[Row]:
+        # the status column gets what the other columns leave, within reason
+        width = max(24, min(64, self.size.width - 52))
         rows = []
         for name in self.order:
             status = self.statuses[name]
@@ -160,7 +164,7 @@ class VllmtuiApp(App[int]):
             progress = self.stop_progress.get(name)
             cells: dict[str, str | Text] = {
                 "name": name if status.has_profile else f"{name} (no profile)",
-                "status": state_cell(status, progress),
+                "status": state_cell(status, progress, width),
                 "port": str(status.port or ""),
                 "uptime": self._uptime(status),
                 "model": loaded.profile.model if loaded else "",
@@ -176,7 +180,7 @@ class VllmtuiApp(App[int]):
             first = bad.error.problems[0] if bad.error.problems else "invalid"
             first = first.split(": ", 1)[-1]
             rows.append(
-                Row(name, {"name": name, "status": Text(f"invalid: {first}"[:48], style="red")})
+                Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")})
             )
         return rows
 
@@ -269,9 +273,7 @@ class VllmtuiApp(App[int]):
         path = status.run_dir / runs.LOG if status and status.run_dir else None
         if path != self._log_path:
             self._log_path = path
-            self.query_one(LogView).clear_lines(
-                "no runs yet: press s to start" if path is None else "reading the log..."
-            )
+            self.query_one(LogView).clear_lines(self._no_log_text(path))
             self.follow_log(path)
         key = (name or "", status.state if status else "", str(status.run_dir) if status else None)
         if key != self._info_key:
@@ -279,6 +281,7 @@ class VllmtuiApp(App[int]):
             if name:
                 self.read_info(name, self.profiles.get(name))
             self._render_info()
+            self._render_banner()
         features.selection_changed(self.found, self, name)
 
     def on_log_lines_read(self, message: LogLinesRead) -> None:
@@ -286,8 +289,31 @@ class VllmtuiApp(App[int]):
             return  # a follower of an earlier selection
         view = self.query_one(LogView)
         if message.reset:
-            view.clear_lines("empty log" if message.path else "no runs yet: press s to start")
+            view.clear_lines(self._no_log_text(message.path, reading=False))
         view.append(message.lines)
+
+    def _no_log_text(self, path: Path | None, reading: bool = True) -> str:
+        if path is not None:
+            return "reading the log..." if reading else "the log is empty so far"
+        if not self.order and not self.broken:
+            where = str(self.settings.profiles_dirs[0]) if self.settings.profiles_dirs else "?"
+            text = f"no profiles yet: put NAME.yaml in {where} (see profiles/ for examples)"
+            return self.view.scrub(text) if self.view.scrub else text
+        return "no runs yet: press s to start"
+
+    def _render_banner(self) -> None:
+        status = self.status_of(self.selected)
+        banner = self.query_one("#log-banner", Static)
+        if status is None or status.failure is None:
+            banner.display = False
+            return
+        text = Text()
+        text.append("cause ", style="bold red")
+        text.append(status.failure.line + "\n")
+        text.append("hint  ", style="bold yellow")
+        text.append(status.failure.hint)
+        banner.update(text)
+        banner.display = True
 
     def on_info_read(self, message: InfoRead) -> None:
         if message.info.name == self.selected:

@@ -1,0 +1,141 @@
+"""The Metrics tab: live load, token rates, latency percentiles and sparklines of one server.
+
+Rendering only: the panel never does I/O. Interface for the app (all on the UI thread):
+
+- Poll from a thread worker, one `vllmtui.metrics.MetricsPoller(status base URL)` per server,
+  kept across polls (it holds the rate and window state; build a new one when the server's
+  run dir changes). Every `settings.poll_interval` s: `snapshot = poller.poll()` (never
+  raises, at most `timeout` s), then post `MetricsSnapshotTaken(name, snapshot)`.
+- `panel.show(name, snapshot)`: render the selected server's latest snapshot (None: "no
+  reading yet"; a stopped server: `panel.show(name, None, note="stopped")`).
+- The server table's compact "req running/waiting, tok/s" column:
+  `metrics_cell(snapshot)` -> `Text` such as `3/1 845 tok/s` (dim `-` without a reading,
+  yellow `stale` when the last poll failed). Poll only running servers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Static
+
+from vllmtui.metrics import Latency, MetricsSnapshot, fmt_rate, sparkline, table_cell
+
+SPARK_WIDTH = 60
+
+
+class MetricsSnapshotTaken(Message):
+    """A metrics poll of server `name` finished (good or stale)."""
+
+    def __init__(self, name: str, snapshot: MetricsSnapshot) -> None:
+        super().__init__()
+        self.name = name
+        self.snapshot = snapshot
+
+
+def metrics_cell(snapshot: MetricsSnapshot | None) -> Text:
+    """The server table's "req running/waiting, tok/s" cell."""
+    text = table_cell(snapshot)
+    if snapshot is None:
+        return Text(text, style="dim")
+    if snapshot.stale:
+        return Text(text, style="yellow")
+    return Text(text)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    ms = value * 1000
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def _latency_row(table: Table, label: str, lat: Latency) -> None:
+    table.add_row(label, str(lat.count), _ms(lat.mean), _ms(lat.p50), _ms(lat.p90), _ms(lat.p99))
+
+
+def _bar(fraction: float | None, width: int = 20) -> Text:
+    if fraction is None:
+        return Text("-", style="dim")
+    filled = max(0, min(width, round(fraction * width)))
+    style = "red" if fraction > 0.9 else "yellow" if fraction > 0.7 else "green"
+    text = Text("█" * filled, style=style)
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {fraction * 100:.1f}%")
+    return text
+
+
+def render_metrics(name: str, snapshot: MetricsSnapshot | None, note: str = "") -> Group:
+    """The panel's content (a pure function of the snapshot; snapshot tests use it)."""
+    header = Text(f"{name}  ", style="bold")
+    if snapshot is None:
+        header.append(note or "no metrics reading yet", style="dim")
+        return Group(header)
+    when = datetime.fromtimestamp(snapshot.taken_at).strftime("%H:%M:%S")
+    header.append(f"/metrics at {when}", style="dim")
+    parts: list[object] = [header]
+    if snapshot.stale:
+        age = snapshot.stale_for
+        since = f" for {age:.0f} s" if age is not None else ""
+        parts.append(Text(f"STALE{since}: {snapshot.error} (numbers hidden until it answers again)",
+                          style="bold yellow"))
+    else:
+        load = Table.grid(padding=(0, 2))
+        load.add_row("requests", f"running {snapshot.running or 0:.0f}",
+                     f"waiting {snapshot.waiting or 0:.0f}")
+        load.add_row("tokens/s", f"prompt {fmt_rate(snapshot.prompt_tps)}",
+                     f"generation {fmt_rate(snapshot.generation_tps)}")
+        load.add_row("KV cache", _bar(snapshot.kv_cache_usage), "")
+        per_min = snapshot.preemptions_per_min
+        load.add_row("preemptions", f"{snapshot.preemptions_total or 0:.0f} total",
+                     "-" if per_min is None else f"{per_min:.1f}/min")
+        parts.append(load)
+        lat = Table(title=f"latency over the last {snapshot.window_s:.0f} s", title_justify="left",
+                    box=None, padding=(0, 1), header_style="bold")
+        for col in ("", "n", "mean", "p50", "p90", "p99"):
+            lat.add_column(col, justify="left" if not col else "right")
+        _latency_row(lat, "TTFT", snapshot.ttft)
+        _latency_row(lat, "ITL", snapshot.itl)
+        _latency_row(lat, "E2E", snapshot.e2el)
+        _latency_row(lat, "queue", snapshot.queue)
+        parts.append(lat)
+    spark = Table.grid(padding=(0, 1))
+    for key, label in (("generation_tps", "gen tok/s"), ("prompt_tps", "prompt tok/s"),
+                       ("running", "running"), ("waiting", "waiting"), ("kv_cache_usage", "KV cache")):
+        values = snapshot.history.get(key, ())
+        last = next((v for v in reversed(values) if v is not None), None)
+        top = max((v for v in values[-SPARK_WIDTH:] if v is not None), default=None)
+        scale = "" if top is None else (f"max {top * 100:.0f}%" if key == "kv_cache_usage"
+                                        else f"max {fmt_rate(top)}")
+        spark.add_row(label, Text(sparkline(values, SPARK_WIDTH), style="cyan"),
+                      Text(scale if last is not None else "", style="dim"))
+    parts.append(Text(f"last {len(snapshot.history.get('running', ()))} readings", style="dim"))
+    parts.append(spark)
+    if snapshot.cache_info.get("kv_cache_size_tokens"):
+        info = snapshot.cache_info
+        parts.append(Text(f"KV cache: {int(info['kv_cache_size_tokens']):,} tokens, block "
+                          f"{info.get('block_size', '?')}, dtype {info.get('cache_dtype', '?')}",
+                          style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+class MetricsPanel(Static):
+    """Shows one server's latest metrics snapshot."""
+
+    DEFAULT_CSS = """
+    MetricsPanel { padding: 0 1; height: auto; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.server: str | None = None
+        self.snapshot: MetricsSnapshot | None = None
+
+    def show(self, name: str, snapshot: MetricsSnapshot | None, note: str = "") -> None:
+        """Render `snapshot` for server `name` (the app calls this for the selected server)."""
+        self.server, self.snapshot = name, snapshot
+        self.update(render_metrics(name, snapshot, note))
