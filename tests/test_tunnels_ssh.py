@@ -222,6 +222,34 @@ def test_sshd_stopped_then_back_reconnects(
     tunnels.down("web")
 
 
+def test_a_frozen_server_is_noticed_by_keepalives(
+    settings: Settings, sshd: Sshd, target: HttpTarget,  # noqa: F811
+    write_tunnels: Callable[..., None],
+) -> None:
+    """sshd stops answering without closing anything (a hung box, a dead network path):
+    ssh's keepalives notice, the tunnel turns failed, and it reconnects afterwards."""
+    bind = free_port()
+    write_tunnels({"name": "web", "destination": "box", "bind_port": bind,
+                   "target_port": target.port, "retry_max": 1,
+                   "ssh_options": {"ServerAliveInterval": 1, "ServerAliveCountMax": 2}})
+    tunnels = Tunnels(settings)
+    tunnels.up(tunnels.find("web")[0])
+    assert tunnels.wait("web", timeout=20).state == "up"
+    frozen = sshd.connections()
+    for proc in frozen:
+        proc.suspend()
+    try:
+        failed = wait_for(lambda: (s := tunnels.status("web")).reason == "timeout" and s,
+                          15, what="keepalives to give up")
+        assert failed.state == "failed" and "stopped answering keepalives" in failed.detail  # type: ignore[attr-defined]
+    finally:
+        for proc in frozen:
+            proc.resume()
+    wait_for(lambda: state_of(tunnels, "web", "up"), 20, what="reconnect")
+    assert get(bind, "/who").text == target.token
+    tunnels.down("web")
+
+
 @pytest.mark.parametrize(
     ("destination", "reason", "words", "retrying"),
     [

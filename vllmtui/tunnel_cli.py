@@ -20,6 +20,11 @@ def _line(status: TunnelStatus) -> str:
     return text
 
 
+def _say(status: TunnelStatus, seen: list[str]) -> None:
+    seen.append(_line(status))
+    print("  " + seen[-1], flush=True)
+
+
 def _up(args: argparse.Namespace, settings: Settings, tunnels: Tunnels) -> int:
     if not args.name:
         configured, _ = tunnels.configured()
@@ -33,9 +38,11 @@ def _up(args: argparse.Namespace, settings: Settings, tunnels: Tunnels) -> int:
         if args.no_wait:
             print(_line(status))
             continue
+        seen: list[str] = []
         final = tunnels.wait(tunnel.name, timeout=args.timeout,
-                             on_change=lambda s: print("  " + _line(s), flush=True))
-        print(_line(final))
+                             on_change=lambda s, seen=seen: _say(s, seen))
+        if not seen or seen[-1] != _line(final):
+            print("  " + _line(final))
         if final.state != "up":
             code = 1
             if final.log_path:

@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,13 +299,17 @@ class Tunnels:
         for a broken config: broken entries are simply absent (see `configured`)."""
         tunnels, _ = self.configured(profiles)
         running = self.sessions()
-        out = []
+        jobs: list[tuple[str, SessionInfo | None, Tunnel | None, Tunnel | None]] = []
         for tunnel in tunnels:
             sess, spec = running.pop(tunnel.name, (None, None))
-            out.append(self._status(tunnel.name, sess, spec, tunnel))
+            jobs.append((tunnel.name, sess, spec, tunnel))
         for name, (sess, spec) in sorted(running.items()):
-            out.append(self._status(name, sess, spec, None))
-        return out
+            jobs.append((name, sess, spec, None))
+        if not jobs:
+            return []
+        # probes run concurrently: one wedged forward costs one timeout, not N
+        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            return list(pool.map(lambda job: self._status(*job), jobs))
 
     def status(self, name: str, profiles: list[LoadedProfile] | None = None) -> TunnelStatus:
         running = self.sessions().get(name)
