@@ -249,3 +249,21 @@ def test_server_survives_a_killed_vllmtui(
     status = wait_for(lambda: (s := fleet.status_by_name("survivor")).state == "ready" and s, 30,
                       what="ready after vllmtui was killed")
     assert status.session == "vllmtui-survivor"
+
+
+def test_time_to_ready_comes_from_the_log_even_when_seen_late(
+    fleet: Fleet, standin_profile: Callable[..., Path]
+) -> None:
+    import time
+
+    loaded = started(fleet, standin_profile("late"))
+    sess = fleet.tmux.session("vllmtui-late")
+    assert sess is not None
+    log = Path(str(sess.option("run-dir"))) / "server.log"
+    wait_for(lambda: "Application startup complete." in log.read_text(), 30, what="readiness line")
+    seen_in_file = time.time()
+    wait_for(lambda: time.time() > seen_in_file + 3, 10, what="nobody looking for 3 s")
+    status = fleet.status(loaded)
+    assert status.state == "ready" and status.started is not None and status.time_to_ready is not None
+    # vLLM's stamps have 1 s resolution: the recorded time is the log's, not this late look
+    assert status.time_to_ready <= seen_in_file - status.started + 1.0

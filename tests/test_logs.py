@@ -114,3 +114,17 @@ def test_scan_reads_head_and_tail_of_a_big_log(tmp_path: Path) -> None:
     state = logs.scan(path, head_bytes=1 << 20, tail_bytes=1 << 20)
     assert state.phase == "loading"
     assert state.failure is not None and state.failure.key == "oom"
+
+
+def test_ready_time_comes_from_vllms_own_timestamps() -> None:
+    import datetime as dt
+
+    state = logs.LogState()
+    for raw in REAL.read_text(errors="replace").splitlines():
+        state.feed(logs.clean_line(raw))
+    assert state.ready_stamp == "11-22 03:02:30"  # the last stamped line before the readiness line
+    near = dt.datetime(2026, 11, 22, 3, 5).timestamp()
+    assert logs.stamp_to_epoch("11-22 03:02:30", near) == dt.datetime(2026, 11, 22, 3, 2, 30).timestamp()
+    # across New Year the closest year wins
+    jan = dt.datetime(2027, 1, 1, 0, 0, 5).timestamp()
+    assert logs.stamp_to_epoch("12-31 23:59:59", jan) == dt.datetime(2026, 12, 31, 23, 59, 59).timestamp()

@@ -225,8 +225,14 @@ class Fleet:
             run = runs.read_run(run_dir)
             ttr = run.time_to_ready if run else None
             if state == "ready" and ttr is None and started is not None and run_dir.exists():
-                runs.record_ready(run_dir, started)
-                ttr = round(time.time() - started, 2)
+                # when the log says it became ready (vLLM's own timestamps), else now
+                seen = time.time()
+                if log.ready_stamp:
+                    logged = logs.stamp_to_epoch(log.ready_stamp, seen)
+                    if logged is not None and started - 1 <= logged <= seen:
+                        seen = max(logged, started)
+                runs.record_ready(run_dir, started, seen)
+                ttr = round(seen - started, 2)
         if state == "starting":
             estimate = runs.ready_estimate(self.settings, name)
             if estimate is not None and started is not None:

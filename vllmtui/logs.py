@@ -165,13 +165,20 @@ class LogState:
     phase: str | None = None
     failure: Failure | None = None
     lines_seen: int = 0
+    last_stamp: str | None = None  # vLLM's "MM-DD HH:MM:SS" of the latest prefixed line
+    ready_stamp: str | None = None  # the stamp in force when the readiness line came
 
     def feed(self, line: str) -> None:
         self.lines_seen += 1
+        stamp = STAMP_RE.search(line)
+        if stamp:
+            self.last_stamp = stamp.group(1)
         phase = phase_of(line)
         if phase is not None and (
             self.phase is None or _order(phase) >= _order(self.phase)
         ):
+            if phase == "ready" and self.phase != "ready":
+                self.ready_stamp = self.last_stamp
             self.phase = phase
         found = failure_of(line)
         # a specific root cause beats the generic "error" found earlier or later
@@ -181,6 +188,26 @@ class LogState:
 
 def _order(key: str) -> int:
     return [p.key for p in PHASES].index(key)
+
+
+STAMP_RE = re.compile(r"^\(\w+ pid=\d+\) [A-Z]+ (\d\d-\d\d \d\d:\d\d:\d\d) ")
+
+
+def stamp_to_epoch(stamp: str, near: float) -> float | None:
+    """vLLM's local-time "MM-DD HH:MM:SS" (no year) as epoch seconds, taking the year that
+    puts it closest to `near`."""
+    import datetime as dt
+
+    base = dt.datetime.fromtimestamp(near)
+    best: float | None = None
+    for year in (base.year - 1, base.year, base.year + 1):
+        try:
+            value = dt.datetime.strptime(f"{year}-{stamp}", "%Y-%m-%d %H:%M:%S").timestamp()
+        except ValueError:
+            continue
+        if best is None or abs(value - near) < abs(best - near):
+            best = value
+    return best
 
 
 # ---------------------------------------------------------------- reading files

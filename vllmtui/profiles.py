@@ -152,12 +152,12 @@ class Profile(_Strict):
     model: str
     served_model_name: str | None = None
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = 8000
     gpus: list[int] | None = None
     tensor_parallel_size: int | None = Field(default=None, ge=1)
     pipeline_parallel_size: int | None = Field(default=None, ge=1)
     data_parallel_size: int | None = Field(default=None, ge=1)
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    gpu_memory_utilization: float | None = None
     max_model_len: int | None = Field(default=None, gt=0)
     max_num_seqs: int | None = Field(default=None, gt=0)
     max_num_batched_tokens: int | None = Field(default=None, gt=0)
@@ -178,8 +178,8 @@ class Profile(_Strict):
     args: dict[str, Any] = Field(default_factory=dict)
     generation: Generation = Field(default_factory=Generation)
     stop: StopSettings = Field(default_factory=StopSettings)
-    tunnels: list[TunnelSpec] = Field(default_factory=list)  # see docs/tunnels.md
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    tunnels: list[TunnelSpec] = Field(default_factory=list)  # see docs/tunnels.md
 
     @field_validator("name")
     @classmethod
@@ -188,6 +188,20 @@ class Profile(_Strict):
             raise ValueError(
                 "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError(f"{value} is not a TCP port: use 1024-65535 (e.g. 8000)")
+        return value
+
+    @field_validator("gpu_memory_utilization")
+    @classmethod
+    def _check_fraction(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"{value} is not a fraction: use a value in (0, 1], e.g. 0.9")
         return value
 
     @field_validator("gpus", mode="before")
@@ -227,43 +241,6 @@ class Profile(_Strict):
             )
         return value
 
-    @field_validator("args")
-    @classmethod
-    def _args_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            flag = str(key).lstrip("-").replace("_", "-")
-            if flag in RESERVED_ARGS:
-                raise ValueError(f"'{key}' is set by vllmtui: use the field '{RESERVED_ARGS[flag]}'")
-            if flag.replace("-", "_") in FLAG_FIELDS:
-                raise ValueError(
-                    f"'{key}' has a typed field: write '{flag.replace('-', '_')}:' at the top level"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Profile:
-        if self.gpus is not None:
-            if len(set(self.gpus)) != len(self.gpus):
-                raise ValueError("gpus: an index is listed twice")
-            parallel = (self.tensor_parallel_size or len(self.gpus)) * (
-                self.pipeline_parallel_size or 1
-            )
-            if self.gpus and parallel > len(self.gpus):
-                raise ValueError(
-                    f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel}"
-                    f" GPUs but gpus lists {len(self.gpus)}: list more GPUs or lower the sizes"
-                )
-        if self.enable_auto_tool_choice and not self.tool_call_parser:
-            raise ValueError(
-                "enable_auto_tool_choice needs tool_call_parser (e.g. tool_call_parser: hermes)"
-            )
-        if self.tool_call_parser and not self.enable_auto_tool_choice:
-            raise ValueError(
-                "tool_call_parser is set but enable_auto_tool_choice is not: add"
-                " 'enable_auto_tool_choice: true'"
-            )
-        return self
-
     @property
     def effective_tensor_parallel_size(self) -> int:
         if self.tensor_parallel_size:
@@ -283,6 +260,48 @@ class Profile(_Strict):
     @property
     def base_url(self) -> str:
         return f"http://{self.client_host}:{self.port}"
+
+
+def cross_check(profile: Profile) -> list[tuple[tuple[str, ...], str]]:
+    """Rules that involve more than one field: (key path, message) for each violation."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for key in profile.args:
+        flag = str(key).lstrip("-").replace("_", "-")
+        if flag in RESERVED_ARGS:
+            found.append((("args", str(key)), f"is set by vllmtui: use the field '{RESERVED_ARGS[flag]}'"))
+        elif flag.replace("-", "_") in FLAG_FIELDS:
+            found.append(
+                (("args", str(key)), f"has a typed field: write '{flag.replace('-', '_')}:' at the top level")
+            )
+    if profile.gpus is not None:
+        if len(set(profile.gpus)) != len(profile.gpus):
+            found.append((("gpus",), "an index is listed twice"))
+        parallel = (profile.tensor_parallel_size or len(profile.gpus)) * (
+            profile.pipeline_parallel_size or 1
+        )
+        if profile.gpus and parallel > len(profile.gpus):
+            found.append(
+                (
+                    ("tensor_parallel_size",),
+                    f"tensor_parallel_size x pipeline_parallel_size = {parallel} needs {parallel}"
+                    f" GPUs but gpus lists {len(profile.gpus)}: list more GPUs or lower the sizes",
+                )
+            )
+    if profile.enable_auto_tool_choice and not profile.tool_call_parser:
+        found.append(
+            (
+                ("enable_auto_tool_choice",),
+                "needs tool_call_parser too (e.g. tool_call_parser: hermes), or vLLM refuses to start",
+            )
+        )
+    if profile.tool_call_parser and not profile.enable_auto_tool_choice:
+        found.append(
+            (
+                ("tool_call_parser",),
+                "has no effect without enable_auto_tool_choice: add 'enable_auto_tool_choice: true'",
+            )
+        )
+    return found
 
 
 def _env_value(value: Any) -> str:
@@ -369,7 +388,9 @@ def format_validation_error(
             if not _suggest(loc[-1], allowed):
                 msg += "; vLLM flags without a typed field go under 'args:'" if len(loc) == 1 else ""
         elif err["type"] == "missing":
-            msg = "is required"
+            msg = "is required" + (
+                ": add 'model: <Hugging Face id or local directory>'" if loc == ("model",) else ""
+            )
         else:
             msg = str(err["msg"])
             for prefix in ("Value error, ", "Assertion failed, "):
@@ -404,11 +425,20 @@ def parse_profile(
     data.setdefault("name", path.stem)
     if overrides:
         data = apply_overrides(data, overrides)
+    source = "or a --set override" if overrides else ""
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        source = "or a --set override" if overrides else ""
         raise ProfileError(str(path), format_validation_error(exc, path, lines, source)) from None
+    problems = []
+    for loc, message in cross_check(profile):
+        line = lines.get(loc) or lines.get(loc[:1])
+        where = f"{path}:{line}" if line else str(path)
+        if source:
+            where = f"{where} ({source})"
+        problems.append(f"{where}: {'.'.join(loc)}: {message}")
+    if problems:
+        raise ProfileError(str(path), problems)
     return profile, tuple(profile_warnings(profile, path, lines))
 
 
