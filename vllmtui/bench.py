@@ -224,14 +224,14 @@ def parse_stream(start: float, chunks: Sequence[tuple[float, bytes]], prompt_len
     )
 
 
-async def _request(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
+async def _request(client: httpx.AsyncClient, url: str, body: bytes,
                    headers: dict[str, str], prompt_len: int) -> RequestResult:
     perf = time.perf_counter
     chunks: list[tuple[float, bytes]] = []
     append = chunks.append
     start = perf()
     try:
-        async with client.stream("POST", url, json=payload, headers=headers) as response:
+        async with client.stream("POST", url, content=body, headers=headers) as response:
             if response.status_code != 200:
                 body = (await response.aread())[:200].decode(errors="replace")
                 return RequestResult(False, prompt_len, start_time=start,
@@ -306,28 +306,29 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
     and count as failed, as do those cut short by `cancel`. Returns the results and the
     level's duration."""
     url = cfg.base_url + "/v1/completions"
-    headers = _headers(cfg.api_key)
+    headers = {**_headers(cfg.api_key), "Content-Type": "application/json"}
     sem = asyncio.Semaphore(concurrency) if concurrency else None
     rng = random.Random(cfg.seed + 1)
     finished = 0
 
-    async def limited(prompt: str | list[int]) -> RequestResult:
+    async def limited(body: bytes) -> RequestResult:
         nonlocal finished
         if sem is None:
-            result = await _request(client, url, _payload(cfg, prompt), headers, cfg.input_len)
+            result = await _request(client, url, body, headers, cfg.input_len)
         else:
             async with sem:
-                result = await _request(client, url, _payload(cfg, prompt), headers, cfg.input_len)
+                result = await _request(client, url, body, headers, cfg.input_len)
         finished += 1
         if on_done is not None:
             on_done(finished)
         return result
 
+    bodies = [json.dumps(_payload(cfg, prompt)).encode() for prompt in prompts]  # before the clock
     start = time.perf_counter()
     deadline = start + cfg.max_duration
     tasks: list[asyncio.Task[RequestResult]] = []
     due = start
-    for prompt in prompts:
+    for body in bodies:
         if math.isfinite(cfg.request_rate):
             while (wait := min(due, deadline) - time.perf_counter()) > 0:
                 if cancel is not None and cancel.is_set():
@@ -337,7 +338,7 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
                 break
             theta = 1.0 / (cfg.request_rate * cfg.burstiness)
             due += rng.gammavariate(cfg.burstiness, theta)
-        tasks.append(asyncio.create_task(limited(prompt)))
+        tasks.append(asyncio.create_task(limited(body)))
     pending: set[asyncio.Task[RequestResult]] = set(tasks)
     while pending and not (cancel is not None and cancel.is_set()):
         left = deadline - time.perf_counter()

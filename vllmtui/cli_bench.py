@@ -5,61 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from vllmtui import bench_report
-from vllmtui.bench import BenchConfig, BenchProgress, run_bench
-from vllmtui.endpoint import get_json, health
-from vllmtui.errors import UsageError, VllmtuiError
-from vllmtui.fleet import Fleet, session_name
+from vllmtui.bench import BenchProgress, run_bench
+from vllmtui.bench_run import BenchOptions, check_ready, make_config, resolve_target
+from vllmtui.errors import UsageError
 from vllmtui.metrics import MetricsPoller, MetricsSnapshot, fmt_rate
-from vllmtui.profiles import find_profile
 from vllmtui.settings import Settings
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a bench or metrics command talks to."""
-
-    name: str
-    base_url: str
-    model: str | None
-    api_key: str | None
-    run_dir: Path | None
-
-
-def resolve_target(settings: Settings, name: str | None, url: str | None, model: str | None) -> Target:
-    """A profile's running server (its URL, model, key and current run dir), or a bare URL."""
-    if url:
-        return Target(name or "adhoc", url.rstrip("/"), model, None, None)
-    if not name:
-        raise UsageError("name a profile (vllmtui bench NAME) or give --url")
-    profile = find_profile(settings, name).profile
-    session = Fleet(settings).tmux.session(session_name(profile.name))
-    if session is None:
-        raise VllmtuiError(f"{profile.name} is not running: start it first"
-                           f" (vllmtui start {profile.name} --wait)")
-    run_dir = session.option("run-dir")
-    key = os.environ.get(profile.api_key_env) if profile.api_key_env else None
-    return Target(profile.name, profile.base_url, model or profile.model_name, key,
-                  Path(run_dir) if run_dir else None)
-
-
-def _model(target: Target) -> str:
-    if target.model:
-        return target.model
-    try:
-        cards = get_json(target.base_url, "/v1/models", target.api_key).get("data", [])
-        return str(cards[0]["id"])
-    except Exception as exc:  # noqa: BLE001 - any failure here is "cannot learn the model"
-        raise VllmtuiError(f"cannot learn the model name from {target.base_url}/v1/models ({exc}):"
-                           " give --model") from None
 
 
 def _concurrency(text: str | None, rate: float | None) -> tuple[int | None, ...]:
@@ -103,19 +61,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             print(line)
         return 0
     target = resolve_target(settings, args.name, args.url, args.model)
-    reading = health(target.base_url, timeout=3.0)
-    if not reading.ok:
-        raise VllmtuiError(f"{target.name} at {target.base_url} is not ready"
-                           f" ({reading.state}: {reading.detail})")
+    check_ready(target)
     rate = args.request_rate
-    cfg = BenchConfig(
-        base_url=target.base_url, model=_model(target), input_len=args.input_len,
-        output_len=args.output_len, num_prompts=args.num_prompts,
+    options = BenchOptions(
+        input_len=args.input_len, output_len=args.output_len, num_prompts=args.num_prompts,
         concurrency=_concurrency(args.concurrency, rate),
         request_rate=math.inf if rate is None else rate, burstiness=args.burstiness,
-        warmups=args.warmups, seed=args.seed, max_duration=args.max_duration, api_key=target.api_key,
+        warmups=args.warmups, seed=args.seed, max_duration=args.max_duration,
     )
-    cfg.check()
+    cfg = make_config(target, options)
     started = time.time()
     levels = run_bench(cfg, None if args.json else _progress_printer())
     path = None
