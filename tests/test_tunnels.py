@@ -87,9 +87,11 @@ def test_user_tunnels_file_problems_have_file_line_and_suggestions(settings: Set
         {"name": "b", "destination": "box", "bind_port": 9002, "targte_port": 8000},
         {"name": "c", "destination": "box", "bind_port": 9003},
         {"name": "d", "destination": "box", "bind_port": 9004, "profile": "srvv"},
+        {"name": "e", "destination": "box", "bind_port": 8000, "profile": "srv"},
     ]}, sort_keys=False))
     tunnels, problems = configured(settings, [loaded("model: m\nport: 8000\n")])
-    assert [t.name for t in tunnels] == ["a"]
+    assert [t.name for t in tunnels] == ["a", "e"]
+    assert "tunnel e: port 8000 is the server port of profile 'srv'" in "\n".join(problems)
     text = "\n".join(problems)
     assert f"{file}:" in text and "(did you mean target_port?)" in text
     assert "tunnel c: target_port is required" in text
@@ -209,6 +211,9 @@ def test_read_log_takes_the_latest_attempt(tmp_path: Path) -> None:
     reading = read_log(log)
     assert (reading.attempt, reading.ssh_running, reading.retrying) == (2, True, False)
     assert reading.diagnosis is not None and reading.diagnosis.key == "refused"  # the last one
+    with log.open("a") as fh:  # a new `up`: what came before no longer counts
+        fh.write("T vllmtui: up requested: ssh -N ...\n")
+    assert read_log(log) == LogReading()
     assert read_log(tmp_path / "missing.log") == LogReading()
 
 

@@ -171,6 +171,11 @@ def test_remote_tunnel_hands_a_local_server_to_the_destination(
     assert status.state == "up" and "confirmed" in status.detail
     # the destination (sshd on loopback) listens on remote_port and forwards back here
     assert get(remote_port, "/who").text == target.token
+    # Ctrl-C in the tunnel's pane (someone attached to it) stops it for good
+    tunnels.tmux.send_keys(session_name("gw"), "C-c")
+    stopped = wait_for(lambda: state_of(tunnels, "gw", "down"), 10, what="Ctrl-C to stop it")
+    assert stopped.detail == "stopped in its tmux pane"  # type: ignore[attr-defined]
+    assert not psutil.pid_exists(status.ssh_pid or 0)
     tunnels.down("gw")
 
 

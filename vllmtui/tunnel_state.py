@@ -30,6 +30,7 @@ class LogReading:
     gave_up: str | None = None
     lines: tuple[str, ...] = ()  # ssh's lines of the latest attempt
     previous: sup.Diagnosis | None = None  # why the attempt before failed
+    stopped: str | None = None  # the supervisor was stopped (signal), e.g. Ctrl-C in its pane
 
     @property
     def diagnosis(self) -> sup.Diagnosis | None:
@@ -48,6 +49,9 @@ def read_log(path: Path, tail: int = 64 << 10) -> LogReading:
     except OSError:
         return LogReading()
     events = [line.split(" ", 1)[1] for line in text.splitlines() if " " in line]
+    ups = [i for i, e in enumerate(events) if e.startswith(sup.EV_UP)]
+    if ups:  # only this run of the tunnel counts
+        events = events[ups[-1] + 1:]
     starts = [i for i, e in enumerate(events) if e.startswith(sup.EV_STARTED)]
     if not starts:
         return LogReading()
@@ -68,8 +72,9 @@ def read_log(path: Path, tail: int = 64 << 10) -> LogReading:
             with contextlib.suppress(ValueError, IndexError):
                 retry_in = float(e[len(sup.EV_RETRY):].split()[0])
     gave_up = next((e.split(": ", 2)[-1] for e in current if e.startswith(sup.EV_GAVE_UP)), None)
-    return LogReading(attempt, not exited, retry_in is not None, retry_in, gave_up,
-                      ssh_lines, previous)
+    stopped = next((e for e in current if e.startswith(sup.EV_STOPPED)), None)
+    return LogReading(attempt, not exited and not stopped, retry_in is not None, retry_in,
+                      gave_up, ssh_lines, previous, stopped)
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ def derive_tunnel_state(
         return "down", ""
     why = log.diagnosis
     if session.dead or tunnel is None:
+        if session.dead and log.stopped:
+            return "down", "stopped in its tmux pane"
         if log.gave_up:
             return "failed", log.gave_up
         if why is not None:

@@ -33,6 +33,7 @@ EV_EXITED = "vllmtui: ssh exited"
 EV_RETRY = "vllmtui: retry in"
 EV_GAVE_UP = "vllmtui: giving up"
 EV_STOPPED = "vllmtui: stopped"
+EV_UP = "vllmtui: up requested"  # written by `Tunnels.up` before the session starts
 
 _KEEP_DEBUG = (
     "Connecting to",
@@ -119,7 +120,8 @@ class _Stop(Exception):
     pass
 
 
-def _stamp() -> str:
+def stamp() -> str:
+    """The time stamp that starts every log line."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -135,7 +137,7 @@ class _Out:
             self.file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def write(self, text: str) -> None:
-        line = f"{_stamp()} {text}\n"
+        line = f"{stamp()} {text}\n"
         self.file.write(line)
         try:  # the pane may be gone (tmux kill-session): the log is what matters
             sys.stdout.write(line)

@@ -41,6 +41,7 @@ from vllmtui.settings import Settings
 from vllmtui.tmux import SESSION_PREFIX, SessionExists, SessionInfo, Tmux
 from vllmtui.tunnel_spec import Tunnel, TunnelSpec
 from vllmtui.tunnel_state import STATES, TunnelStatus, derive_tunnel_state, probe, read_log
+from vllmtui.tunnel_supervisor import EV_UP, stamp
 
 __all__ = ["STATES", "Tunnel", "TunnelSpec", "TunnelStatus", "Tunnels", "configured",
            "laptop_command", "osc52"]
@@ -170,6 +171,8 @@ def configured(
     problems += user_problems
     seen: dict[str, Tunnel] = {}
     for tunnel in found + user:
+        problems += [f"{tunnel.source}: tunnel {tunnel.name}: {p}"
+                     for p in port_conflicts(tunnel, profiles, {})]
         if tunnel.name in seen:
             problems.append(f"{tunnel.source}: tunnel name {tunnel.name!r} is also used by"
                             f" {seen[tunnel.name].source}; the first one wins")
@@ -339,9 +342,9 @@ class Tunnels:
                 servers[int(port)] = sess.option("profile") or sess.name
         problems += port_conflicts(tunnel, profiles, servers)
         if tunnel.direction == "local" and not problems:
-            host = _connect_host(tunnel.bind_address)
-            if port_in_use(host if tunnel.bind_address != "0.0.0.0" else "0.0.0.0",
-                           tunnel.bind_port):
+            host = {"": "0.0.0.0", "*": "0.0.0.0", "localhost": "127.0.0.1"}.get(
+                tunnel.bind_address, tunnel.bind_address)
+            if port_in_use(host, tunnel.bind_port):
                 owner = port_owner(tunnel.bind_port)
                 problems.append(
                     f"local port in use: {tunnel.bind_address}:{tunnel.bind_port} is held by"
@@ -365,6 +368,8 @@ class Tunnels:
                                + "\n".join(f"  {p}" for p in problems))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.log_path(tunnel.name)
+        with log_file.open("a", encoding="utf-8") as fh:  # earlier runs stop counting here
+            fh.write(f"{stamp()} {EV_UP}: {' '.join(tunnel.ssh_argv())}\n")
         argv = [sys.executable, "-m", "vllmtui.tunnel_supervisor", "--log", str(log_file),
                 "--retry-max", f"{tunnel.retry_max:g}"]
         if not tunnel.reconnect:
