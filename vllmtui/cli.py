@@ -7,6 +7,7 @@ The CLI and the TUI call the same domain functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -42,7 +43,7 @@ def state_text(status: ServerStatus) -> str:
     if status.state == "starting":
         text = f"starting: {status.phase_label or 'importing'}"
         if status.eta is not None:
-            text += f" (~{fmt_duration(status.eta)} left)"
+            text += f" (~{fmt_duration(status.eta)} left)" if status.eta >= 1 else " (due now)"
         return text
     return status.state
 
@@ -53,7 +54,7 @@ def state_text(status: ServerStatus) -> str:
 def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
     good, broken = discover(settings)
     clashes = port_clashes(good)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for loaded in good:
         p = loaded.profile
         note = "ok"
@@ -309,7 +310,8 @@ def cmd_probe(args: argparse.Namespace, settings: Settings) -> int:
 
     loaded = _load(args, settings)
     fleet = Fleet(settings)
-    target = probe_target(fleet, loaded, args.url, args.model)
+    url = args.url or (f"http://{loaded.profile.client_host}:{args.port}" if args.port else None)
+    target = probe_target(fleet, loaded, url, args.model)
     options = probe_options(loaded, target, args.tools_file, args.prompt, args.tool,
                             read_timeout=args.timeout)
     results = []
@@ -339,7 +341,8 @@ def cmd_snippet(args: argparse.Namespace, settings: Settings) -> int:
     from vllmtui.snippets import client_snippets
 
     loaded = _load(args, settings)
-    target = probe_target(Fleet(settings), loaded, args.url, args.model)
+    url = args.url or (f"http://{loaded.profile.client_host}:{args.port}" if args.port else None)
+    target = probe_target(Fleet(settings), loaded, url, args.model)
     snips = client_snippets(target.base_url, target.model, target.api_key_env)
     if args.json:
         print(json.dumps(snips.as_dict(), indent=2))
@@ -470,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vllmtui ... | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
 
 
 if __name__ == "__main__":

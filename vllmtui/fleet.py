@@ -214,7 +214,8 @@ class Fleet:
         else:
             latest = runs.latest_run(self.settings, name)
             run_dir = latest.path if latest else None
-        log = self.log_state(run_dir / runs.LOG) if run_dir else logs.LogState()
+        # a stopped server's old log says nothing about now: do not read it
+        log = self.log_state(run_dir / runs.LOG) if run_dir and session else logs.LogState()
         reading = None
         if session is not None and not session.dead and not session.option("stopping") and port:
             client_host = "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else host

@@ -432,8 +432,8 @@ def parse_profile(
         raise ProfileError(str(path), format_validation_error(exc, path, lines, source)) from None
     problems = []
     for loc, message in cross_check(profile):
-        line = lines.get(loc) or lines.get(loc[:1])
-        where = f"{path}:{line}" if line else str(path)
+        line_no = lines.get(loc) or lines.get(loc[:1])
+        where = f"{path}:{line_no}" if line_no else str(path)
         if source:
             where = f"{where} ({source})"
         problems.append(f"{where}: {'.'.join(loc)}: {message}")
