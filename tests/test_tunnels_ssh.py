@@ -25,7 +25,7 @@ from tests.sshd_fixture import Sshd, sshd  # noqa: F401 - the fixture
 from vllmtui.errors import VllmtuiError
 from vllmtui.fleet import Fleet
 from vllmtui.settings import Settings
-from vllmtui.tunnels import Tunnels, session_name
+from vllmtui.tunnels import Tunnels, TunnelStatus, session_name
 
 
 class HttpTarget:
@@ -79,9 +79,23 @@ def get(port: int, path: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
 
 
-def state_of(tunnels: Tunnels, name: str, *states: str) -> object:
-    status = tunnels.status(name)
-    return status if status.state in states else None
+def until(tunnels: Tunnels, name: str, pred: Callable[[TunnelStatus], bool], timeout: float,
+          what: str) -> TunnelStatus:
+    """Poll the tunnel's status until `pred` holds (with a deadline); returns that status."""
+    found: list[TunnelStatus] = []
+
+    def check() -> bool:
+        status = tunnels.status(name)
+        if pred(status):
+            found.append(status)
+        return bool(found)
+
+    wait_for(check, timeout, what=what)
+    return found[-1]
+
+
+def in_state(*states: str) -> Callable[[TunnelStatus], bool]:
+    return lambda status: status.state in states
 
 
 def test_local_tunnel_up_traffic_down_and_up_again(
@@ -137,7 +151,7 @@ def test_profile_tunnel_reaches_its_own_server_and_toggles(
     [started] = tunnels.toggle("web")  # the `T` key on the profile's row
     assert started.tunnel is not None and started.tunnel.target_port == loaded.profile.port
     # while the server is still starting, ssh forwards but nothing answers: target-down
-    wait_for(lambda: state_of(tunnels, "web", "up"), 30, what="the tunnel to the server")
+    until(tunnels, "web", in_state("up"), 30, "the tunnel to the server")
     assert get(bind, "/health").status_code == 200
     assert get(bind, "/v1/models").json()["data"][0]["id"] == "standin-model"
     assert [s.name for s in fleet.statuses()] == ["web"]  # the tunnel is not a server row
@@ -153,8 +167,8 @@ def test_local_tunnel_to_a_stopped_server_is_target_down(
     write_tunnels({"name": "t", "destination": "box", "bind_port": bind, "target_port": nothing})
     tunnels = Tunnels(settings)
     tunnels.up(tunnels.find("t")[0])
-    status = wait_for(lambda: state_of(tunnels, "t", "target-down"), 20, what="target-down")
-    assert f"127.0.0.1:{nothing}" in status.detail  # type: ignore[attr-defined]
+    status = until(tunnels, "t", in_state("target-down"), 20, "target-down")
+    assert f"127.0.0.1:{nothing}" in status.detail
     tunnels.down("t")
 
 
@@ -173,8 +187,8 @@ def test_remote_tunnel_hands_a_local_server_to_the_destination(
     assert get(remote_port, "/who").text == target.token
     # Ctrl-C in the tunnel's pane (someone attached to it) stops it for good
     tunnels.tmux.send_keys(session_name("gw"), "C-c")
-    stopped = wait_for(lambda: state_of(tunnels, "gw", "down"), 10, what="Ctrl-C to stop it")
-    assert stopped.detail == "stopped in its tmux pane"  # type: ignore[attr-defined]
+    stopped = until(tunnels, "gw", in_state("down"), 10, "Ctrl-C to stop it")
+    assert stopped.detail == "stopped in its tmux pane"
     assert not psutil.pid_exists(status.ssh_pid or 0)
     tunnels.down("gw")
 
@@ -211,18 +225,17 @@ def test_sshd_stopped_then_back_reconnects(
     first_ssh = tunnels.status("web").ssh_pid
 
     sshd.stop()
-    lost = wait_for(lambda: state_of(tunnels, "web", "failed", "connecting"), 10,
-                    what="the tunnel to notice sshd is gone")
-    seen = [lost]
-    wait_for(lambda: seen.append(tunnels.status("web")) or seen[-1].state == "failed"
-             and seen[-1].reason in ("closed", "refused"), 10, what="a failure reason")
-    assert "retrying" in seen[-1].detail
+    lost = until(tunnels, "web", in_state("failed", "connecting"), 10, "the tunnel to notice sshd is gone")
+    assert lost.state in ("failed", "connecting")
+    failed = until(tunnels, "web", lambda s: s.state == "failed" and s.reason in (
+        "closed", "refused"), 10, "a failure reason")
+    assert "retrying" in failed.detail
     with pytest.raises(httpx.HTTPError):
         get(bind, "/who")
 
     sshd.start()
-    back = wait_for(lambda: state_of(tunnels, "web", "up"), 20, what="auto-reconnect")
-    assert back.ssh_pid != first_ssh and back.attempt > 1  # type: ignore[attr-defined]
+    back = until(tunnels, "web", in_state("up"), 20, "auto-reconnect")
+    assert back.ssh_pid != first_ssh and back.attempt > 1
     assert get(bind, "/who").text == target.token
     tunnels.down("web")
 
@@ -244,13 +257,13 @@ def test_a_frozen_server_is_noticed_by_keepalives(
     for proc in frozen:
         proc.suspend()
     try:
-        failed = wait_for(lambda: (s := tunnels.status("web")).reason == "timeout" and s,
-                          15, what="keepalives to give up")
-        assert failed.state == "failed" and "stopped answering keepalives" in failed.detail  # type: ignore[attr-defined]
+        failed = until(tunnels, "web", lambda s: s.reason == "timeout", 15,
+                       "keepalives to give up")
+        assert failed.state == "failed" and "stopped answering keepalives" in failed.detail
     finally:
         for proc in frozen:
             proc.resume()
-    wait_for(lambda: state_of(tunnels, "web", "up"), 20, what="reconnect")
+    until(tunnels, "web", in_state("up"), 20, "reconnect")
     assert get(bind, "/who").text == target.token
     tunnels.down("web")
 
@@ -272,12 +285,16 @@ def test_bad_destination_fails_with_ssh_reason(
                    "target_port": target.port})
     tunnels = Tunnels(settings)
     tunnels.up(tunnels.find("bad")[0])
-    status = wait_for(lambda: state_of(tunnels, "bad", "failed"), 20, what="failed")
-    assert status.reason == reason and words in status.detail  # type: ignore[attr-defined]
+    status = until(tunnels, "bad", in_state("failed"), 20, "failed")
+    assert status.reason == reason and words in status.detail
     session = tunnels.tmux.session(session_name("bad"))
     assert session is not None
     # permanent failures stop retrying (the pane ends); transient ones keep retrying
-    assert wait_for(lambda: tunnels.tmux.session(session_name("bad")).dead != retrying, 10)  # type: ignore[union-attr]
+    if retrying:  # transient: the supervisor keeps trying with backoff
+        until(tunnels, "bad", lambda s: "retrying in" in s.detail, 10, "a retry")
+    else:  # permanent: the supervisor gives up and its pane ends
+        wait_for(lambda: (s := tunnels.tmux.session(session_name("bad"))) is not None and s.dead,
+                 10, what="the supervisor to give up")
     tunnels.down("bad")
 
 

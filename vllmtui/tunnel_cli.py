@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from typing import Any
@@ -40,7 +41,7 @@ def _up(args: argparse.Namespace, settings: Settings, tunnels: Tunnels) -> int:
             continue
         seen: list[str] = []
         final = tunnels.wait(tunnel.name, timeout=args.timeout,
-                             on_change=lambda s, seen=seen: _say(s, seen))
+                             on_change=functools.partial(_say, seen=seen))
         if not seen or seen[-1] != _line(final):
             print("  " + _line(final))
         if final.state != "up":
