@@ -278,8 +278,18 @@ def test_printable_escapes_terminal_control_characters() -> None:
 def test_snippets_name_the_variable_never_the_key() -> None:
     snips = client_snippets("http://127.0.0.1:18100/v1", "my 'model'", "TINY_KEY")
     assert "http://127.0.0.1:18100/v1/chat/completions" in snips.curl
-    assert "$TINY_KEY" in snips.curl and "os.environ['TINY_KEY']" in snips.python
-    assert "base_url='http://127.0.0.1:18100/v1'" in snips.python
+    assert "$TINY_KEY" in snips.curl and 'os.environ["TINY_KEY"]' in snips.python
+    assert 'base_url="http://127.0.0.1:18100/v1"' in snips.python
+    assert 'model="my \'model\'"' in snips.python
     open_ = client_snippets("http://h:1", "m")
     assert "Authorization" not in open_.curl and '"EMPTY"' in open_.python
 
+
+
+def test_infinity_arguments_are_not_json() -> None:
+    """Seen from the random-weight model: `"arguments": "Infinity"` (Python's json accepts it)."""
+    data = reply("constructed-tools-valid-call")
+    data["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = "Infinity"
+    checks = by_name(check_tool_reply(data, BUILTIN_TOOLS, "get_weather"))
+    assert checks["arguments parse as JSON"].outcome == "fail"
+    assert "Infinity is not a JSON value" in checks["arguments parse as JSON"].detail

@@ -279,9 +279,7 @@ class _Probe:
         """One request with tools and `tool_choice`; returns the reply (checks recorded)."""
         is_named = choice == "named"
         label = f"tool_choice={named.name}" if is_named else f"tool_choice={choice}"
-        prompt = named.example_prompt or BUILTIN_TOOLS[0].example_prompt
-        if not is_named and choice == "auto":
-            prompt = BUILTIN_TOOLS[0].example_prompt
+        prompt = tool_prompt(named) if is_named else BUILTIN_TOOLS[0].example_prompt
         sampling = self.sampling(self.options.tool_max_tokens)
         body = {
             "model": self.target.model,
@@ -315,7 +313,7 @@ class _Probe:
         body = {
             "model": self.target.model,
             "messages": [
-                {"role": "user", "content": named.example_prompt or DEFAULT_PROMPT},
+                {"role": "user", "content": tool_prompt(named)},
                 {"role": "assistant", "content": message.get("content") or None,
                  "tool_calls": [call]},
                 {"role": "tool", "tool_call_id": call.get("id") or "call_0",
@@ -332,6 +330,11 @@ class _Probe:
         self.steps.append(ProbeStep(label, ok, checks, status_code=200, seconds=seconds,
                                     received=short(text), message=_kept(answer, finish)))
         return text
+
+
+def tool_prompt(tool: ToolSpec) -> str:
+    """The user message that asks for `tool`: its example prompt, else one made from it."""
+    return tool.example_prompt or f"Use the {tool.name} tool: {tool.description}".rstrip(": ")
 
 
 def _kept(message: dict[str, Any], finish: str | None) -> dict[str, Any]:

@@ -35,14 +35,17 @@ def client_snippets(base_url: str, model: str, api_key_env: str | None = None,
         f'  -H "Content-Type: application/json" \\\n'
         f"  -d {shlex.quote(body)}\n"
     )
-    key = f"os.environ[{api_key_env!r}]" if api_key_env else '"EMPTY"  # the server has no API key'
+    key = f"os.environ[{json.dumps(api_key_env)}]" if api_key_env else '"EMPTY"'  # vLLM without a key
     python = (
         ("import os\n\n" if api_key_env else "")
         + "from openai import OpenAI\n\n"
-        f"client = OpenAI(base_url={base + '/v1'!r}, api_key={key})\n"
+        "client = OpenAI(\n"
+        f"    base_url={json.dumps(base + '/v1')},\n"
+        f"    api_key={key},\n"
+        ")\n"
         "reply = client.chat.completions.create(\n"
-        f"    model={model!r},\n"
-        f"    messages=[{{\"role\": \"user\", \"content\": {prompt!r}}}],\n"
+        f"    model={json.dumps(model)},\n"
+        f"    messages=[{{\"role\": \"user\", \"content\": {json.dumps(prompt)}}}],\n"
         ")\n"
         "print(reply.choices[0].message.content)\n"
     )
