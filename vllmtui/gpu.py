@@ -252,6 +252,7 @@ def build_snapshot(
                 if info
                 else (" ".join(full) if isinstance(full, list) else str(p.get("command", "?")))
             )
+            command = " ".join(command.split())  # `python -c` scripts carry newlines
             mem = p.get("gpu_memory_usage")
             plist.append(
                 GpuProcess(
