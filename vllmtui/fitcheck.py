@@ -182,7 +182,7 @@ def fit_check(
                 else read_gpus(fleet)
             )
         )
-        target = live_target(snap, loaded.profile.gpus and tuple(loaded.profile.gpus))
+        target = live_target(snap, tuple(loaded.profile.gpus) if loaded.profile.gpus else None)
         plan = memory.plan_profile(loaded.profile, settings, target)
     except VllmtuiError:
         return []

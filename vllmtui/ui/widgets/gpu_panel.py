@@ -25,6 +25,7 @@ Wiring (the app does the I/O, in a worker, about once a second):
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -149,7 +150,7 @@ class GpuPanel(VerticalScroll):
         self.snapshot: GpuSnapshot | None = None
         self.history: GpuHistory | None = None
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(gpu_panel_text(None), id="gpu-panel-body")
 
     def show(self, snapshot: GpuSnapshot, history: GpuHistory | None = None) -> None:

@@ -24,6 +24,7 @@ Wiring (the app makes the plan in a worker; it reads config.json and may read th
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -90,7 +91,7 @@ class PlanView(VerticalScroll):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.message: PlanMade | None = None
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(plan_text(None), id="plan-view-body")
 
     def show(self, message: PlanMade) -> None:
