@@ -134,6 +134,17 @@ def test_cli_probe_prints_stream_then_checks(vllm_server: VllmServer) -> None:
     assert "PASS  text streamed" in out and "ok: chat ok:" in out
 
 
+def test_probe_and_snippet_through_another_url(vllm_server: VllmServer) -> None:
+    """What a tunnel's local end looks like to the probe: another base URL, same server."""
+    url = vllm_server.base_url.replace("127.0.0.1", "localhost") + "/v1"
+    proc = cli(vllm_server, "probe", vllm_server.name, "--chat", "--url", url, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [result] = json.loads(proc.stdout)
+    assert result["ok"] and result["base_url"] == url.removesuffix("/v1")
+    snips = json.loads(cli(vllm_server, "snippet", vllm_server.name, "--url", url, "--json").stdout)
+    assert f'base_url="{url}"' in snips["python"]
+
+
 def test_user_tools_file_is_offered_and_named(vllm_server: VllmServer, tmp_path: Path) -> None:
     tools = tmp_path / "tools.json"
     tools.write_text(json.dumps([{"type": "function", "function": {

@@ -343,7 +343,7 @@ def fake_tool_result(tool: ToolSpec, arguments: str) -> dict[str, Any]:
         args = {}
     args = args if isinstance(args, dict) else {}
     if tool.name == "get_weather":
-        location = args.get("location") if isinstance(args.get("location"), dict) else {}
+        location: dict[str, Any] = args["location"] if isinstance(args.get("location"), dict) else {}
         city = location.get("city") if isinstance(location.get("city"), str) else "Paris"
         return {"city": city, "forecast_celsius": [21, 19, 23], "sky": "sunny"}
     if tool.name == "set_unit":

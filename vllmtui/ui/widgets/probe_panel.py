@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -169,7 +170,7 @@ class ProbePanel(VerticalScroll):
         self.snippets: Snippets | None = None
         self._body = Static(Text(""), id="probe-body")
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def on_mount(self) -> None:
