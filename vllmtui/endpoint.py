@@ -25,13 +25,25 @@ class HealthReading:
         return self.state == "ok"
 
 
+_CLIENT: httpx.Client | None = None
+
+
+def _health_client() -> httpx.Client:
+    """One shared client for health checks: a new one per call loads an SSL context
+    (~25 ms of CPU), which made a 1 s status poll of 5 servers cost 12 % of a core."""
+    global _CLIENT
+    if _CLIENT is None:
+        _CLIENT = httpx.Client()
+    return _CLIENT
+
+
 def health(base_url: str, timeout: float = 1.0) -> HealthReading:
     """GET /health. While vLLM loads, the port is not listening yet: `refused`.
     A wedged server accepts the connection but never answers: `timeout`."""
     start = time.monotonic()
     now = time.time()
     try:
-        response = httpx.get(base_url + "/health", timeout=timeout)
+        response = _health_client().get(base_url + "/health", timeout=timeout)
     except httpx.ConnectError as exc:
         return HealthReading("refused", detail=str(exc) or "connection refused", taken_at=now)
     except httpx.TimeoutException:

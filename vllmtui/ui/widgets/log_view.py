@@ -100,7 +100,15 @@ class LogView(ScrollView, can_focus=True):
                 self.scroll_to(y=max(0, self.scroll_y - excess), animate=False, immediate=True)
         self._resize()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._to_end()
+
+    def _to_end(self) -> None:
+        # the new virtual size is laid out on the next refresh: scroll after it
+        self.call_after_refresh(self._scroll_bottom)
+
+    def _scroll_bottom(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def _rows(self) -> int:
         return len(self._view) if self.problems_only else len(self._lines)
@@ -130,7 +138,7 @@ class LogView(ScrollView, can_focus=True):
 
     def follow_end(self) -> None:
         self.follow = True
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._to_end()
 
     def _show_line(self, absolute: int) -> None:
         self.follow = False
