@@ -347,7 +347,7 @@ def fmt_rate(value: float | None) -> str:
 
 
 def table_cell(snapshot: MetricsSnapshot | None) -> str:
-    """The server table's compact column: `running/waiting tok/s`, e.g. `3/1 845 tok/s`;
+    """The server table's compact column: `running/waiting generated-tok/s`, e.g. `3/1 845 tok/s`;
     `stale` when the last poll failed, `-` before the first poll."""
     if snapshot is None:
         return "-"
@@ -355,10 +355,7 @@ def table_cell(snapshot: MetricsSnapshot | None) -> str:
         return "stale"
     running = "-" if snapshot.running is None else f"{snapshot.running:.0f}"
     waiting = "-" if snapshot.waiting is None else f"{snapshot.waiting:.0f}"
-    tps = None
-    if snapshot.generation_tps is not None or snapshot.prompt_tps is not None:
-        tps = (snapshot.generation_tps or 0.0) + (snapshot.prompt_tps or 0.0)
-    return f"{running}/{waiting} {fmt_rate(tps)} tok/s"
+    return f"{running}/{waiting} {fmt_rate(snapshot.generation_tps)} tok/s"
 
 
 def sparkline(values: Iterable[float | None], width: int | None = None) -> str:
