@@ -162,18 +162,26 @@ class Tmux:
         cwd: str | None = None,
         width: int = 200,
         height: int = 50,
+        options: dict[str, str] | None = None,
     ) -> None:
         """Create a detached session running argv directly (no shell). Atomic: raises
-        SessionExists when the name is taken, whoever took it."""
+        SessionExists when the name is taken, whoever took it. `options` (@vllmtui-KEY)
+        are set by the same tmux command, so no reader ever sees the session without them."""
         args = ["new-session", "-d", "-s", name, "-x", str(width), "-y", str(height)]
         if cwd:
             args += ["-c", cwd]
         for key, value in (env or {}).items():
             args += ["-e", f"{key}={value}"]
-        self.run(*args, "--", *argv)
+        # tmux ends a command at any argument ending in ';' (eating the ';'); '\\;' keeps it
+        argv = [a[:-1] + "\\;" if a.endswith(";") else a for a in argv]
+        # in the same command: a pane that exits at once still stays (remain-on-exit)
+        tail = [";", "set-option", "-w", "-t", name + ":", "remain-on-exit", "on"]
+        for key, value in (options or {}).items():
+            value = value[:-1] + "\\;" if value.endswith(";") else value
+            tail += [";", "set-option", "-t", name, OPTION_PREFIX + key, value]
+        self.run(*args, "--", *argv, *tail)
         # the user's tmux.conf must not destroy or resize what we start
         self.run("set-option", "-t", name, "destroy-unattached", "off", check=False)
-        self.run("set-option", "-w", "-t", name + ":", "remain-on-exit", "on")
 
     def set_options(self, name: str, options: dict[str, str]) -> None:
         for key, value in options.items():

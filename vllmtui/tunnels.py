@@ -375,20 +375,19 @@ class Tunnels:
         if not tunnel.reconnect:
             argv.append("--no-reconnect")
         env = {k: os.environ[k] for k in ("SSH_AUTH_SOCK", "HOME", "USER") if k in os.environ}
+        options = {
+            "kind": "tunnel", "tunnel": tunnel.name, "spec": tunnel.to_json(),
+            "log": str(log_file), "host": tunnel.bind_address, "port": str(tunnel.bind_port),
+            "started": f"{time.time():.3f}",
+        }
+        if tunnel.profile:
+            options["profile"] = tunnel.profile
         try:
-            self.tmux.new_session(name, [*argv, "--", *tunnel.ssh_argv()], env, str(self.log_dir))
+            self.tmux.new_session(name, [*argv, "--", *tunnel.ssh_argv()], env,
+                                  str(self.log_dir), options=options)
         except SessionExists:
             raise VllmtuiError(f"tunnel {tunnel.name} was started by someone else a moment ago"
                                f" (tmux session {name})") from None
-        try:
-            self.tmux.set_options(name, {
-                "kind": "tunnel", "tunnel": tunnel.name, "spec": tunnel.to_json(),
-                "log": str(log_file), "host": tunnel.bind_address, "port": str(tunnel.bind_port),
-                "started": f"{time.time():.3f}", "profile": tunnel.profile or "",
-            })
-        except BaseException:
-            self.tmux.kill_session(name)
-            raise
         return self.status(tunnel.name, profiles)
 
     def wait(self, name: str, timeout: float = 20.0, interval: float = 0.25,
