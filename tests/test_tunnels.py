@@ -4,6 +4,7 @@ OSC 52 and the panel: the pure parts (the real-sshd tests are in test_tunnels_ss
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 from textual.app import App, ComposeResult
 
-from vllmtui.errors import ProfileError
+from vllmtui.errors import ProfileError, UsageError
 from vllmtui.profiles import LoadedProfile, parse_profile
 from vllmtui.settings import Settings
 from vllmtui.tmux import SessionInfo
@@ -19,6 +20,7 @@ from vllmtui.tunnel_spec import Tunnel, TunnelSpec, split_destination
 from vllmtui.tunnel_state import LogReading, Probe, TunnelStatus, derive_tunnel_state, read_log
 from vllmtui.tunnel_supervisor import diagnose, keep_line
 from vllmtui.tunnels import (
+    Tunnels,
     configured,
     laptop_command,
     osc52,
@@ -274,3 +276,13 @@ async def test_panel_renders_snapshots_it_is_given() -> None:
         await pilot.pause()
         assert [s.name for s in panel.statuses] == ["srv", "web"]
         assert "auth failed" in str(panel.render())
+
+
+def test_toggling_a_profile_without_tunnels_says_how_to_add_one(
+    settings: Settings, write_profile: Callable[..., Path],
+) -> None:
+    write_profile("srv", model="m", port=8000)
+    with pytest.raises(UsageError, match="profile 'srv' has no tunnel: add a `tunnels:` entry"):
+        Tunnels(settings).toggle("srv")
+    with pytest.raises(UsageError, match="no tunnel named 'nope'"):
+        Tunnels(settings).toggle("nope")

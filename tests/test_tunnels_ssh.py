@@ -269,20 +269,22 @@ def test_a_frozen_server_is_noticed_by_keepalives(
 
 
 @pytest.mark.parametrize(
-    ("destination", "reason", "words", "retrying"),
+    ("fields", "reason", "words", "retrying"),
     [
-        ("box-badkey", "auth", "auth failed", False),
-        ("box-nothing", "refused", "refused the connection", True),
-        ("nosuch.invalid", "resolve", "cannot resolve nosuch.invalid", False),
+        ({"destination": "box-badkey"}, "auth", "auth failed", False),
+        ({"destination": "box-nothing"}, "refused", "refused the connection", True),
+        ({"destination": "nosuch.invalid"}, "resolve", "cannot resolve nosuch.invalid", False),
+        ({"destination": "box", "ssh_options": {"NoSuchOption": "1"}}, "config",
+         "ssh rejected its options", False),
     ],
 )
 def test_bad_destination_fails_with_ssh_reason(
     settings: Settings, sshd: Sshd, target: HttpTarget,  # noqa: F811
     write_tunnels: Callable[..., None],
-    destination: str, reason: str, words: str, retrying: bool,
+    fields: dict[str, object], reason: str, words: str, retrying: bool,
 ) -> None:
-    write_tunnels({"name": "bad", "destination": destination, "bind_port": free_port(),
-                   "target_port": target.port})
+    write_tunnels({"name": "bad", "bind_port": free_port(), "target_port": target.port,
+                   **fields})
     tunnels = Tunnels(settings)
     tunnels.up(tunnels.find("bad")[0])
     status = until(tunnels, "bad", in_state("failed"), 20, "failed")

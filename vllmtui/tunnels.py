@@ -247,6 +247,10 @@ class Tunnels:
         of_profile = [t for t in tunnels if t.profile == name]
         if of_profile:
             return of_profile
+        if any(p.profile.name == name for p in profiles or discover(self.settings)[0]):
+            raise UsageError(f"profile {name!r} has no tunnel: add a `tunnels:` entry to it, e.g."
+                             " `tunnels: [{destination: gateway, direction: remote}]`"
+                             " (see docs/tunnels.md)")
         names = [t.name for t in tunnels]
         where = f"the profiles' `tunnels:` and {user_tunnels_file(self.settings)}"
         extra = ("\n" + "\n".join(problems)) if problems else ""
@@ -282,6 +286,13 @@ class Tunnels:
                 check = probe(_connect_host(running.target_host), running.target_port,
                               running.health_path, self.settings.health_timeout + 1)
         state, detail = derive_tunnel_state(session, running, log, ssh_pid is not None, check)
+        if state == "failed" and session.dead and log.attempt == 0:
+            # the supervisor itself did not run (e.g. its python is gone): its pane says why
+            with contextlib.suppress(VllmtuiError):
+                said = [ln for ln in self.tmux.capture(session.name, 20)
+                        if ln.strip() and not ln.startswith("Pane is dead")]
+                if said:
+                    detail = f"{detail}: {said[-1].strip()}"
         diagnosis = log.diagnosis
         if diagnosis is not None and diagnosis.key == "local-port" and state == "failed" and running:
             owner = port_owner(running.bind_port)
@@ -293,8 +304,7 @@ class Tunnels:
             pid=session.pane_pid, ssh_pid=ssh_pid, started=float(started) if started else None,
             attempt=log.attempt, reason=diagnosis.key if diagnosis and state == "failed" else None,
             log_path=log_file, configured=configured_as is not None,
-            changed=configured_as is not None and running is not None and (
-                configured_as.ssh_argv() != running.ssh_argv()),
+            changed=configured_as is not None and running is not None and configured_as != running,
         )
 
     def statuses(self, profiles: list[LoadedProfile] | None = None) -> list[TunnelStatus]:
