@@ -117,6 +117,13 @@ class TunnelSpec(BaseModel):
         return self
 
 
+def connect_host(address: str) -> str:
+    """Where a client on this machine reaches something bound to `address`."""
+    if address in ("", "*", "0.0.0.0", "localhost"):
+        return "127.0.0.1"
+    return "::1" if address == "::" else address
+
+
 def split_destination(destination: str) -> tuple[str, int | None]:
     """`user@host:2222` / `[::1]:2222` / `ssh://user@host:2222` -> (ssh destination, port)."""
     dest = destination.removeprefix("ssh://")

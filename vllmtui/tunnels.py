@@ -15,13 +15,10 @@ the supervisor retries or after it gave up).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import getpass
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -35,16 +32,17 @@ from pydantic import ValidationError
 
 from vllmtui import procs
 from vllmtui.errors import UsageError, VllmtuiError
+from vllmtui.laptop import LaptopCommand, laptop_command, osc52
 from vllmtui.launch import port_in_use, port_owner
 from vllmtui.profiles import LoadedProfile, Profile, _key_lines, _suggest, discover
 from vllmtui.settings import Settings
 from vllmtui.tmux import SESSION_PREFIX, SessionExists, SessionInfo, Tmux
-from vllmtui.tunnel_spec import Tunnel, TunnelSpec
+from vllmtui.tunnel_spec import Tunnel, TunnelSpec, connect_host
 from vllmtui.tunnel_state import STATES, TunnelStatus, derive_tunnel_state, probe, read_log
 from vllmtui.tunnel_supervisor import EV_UP, stamp
 
-__all__ = ["STATES", "Tunnel", "TunnelSpec", "TunnelStatus", "Tunnels", "configured",
-           "laptop_command", "osc52"]
+__all__ = ["STATES", "LaptopCommand", "Tunnel", "TunnelSpec", "TunnelStatus", "Tunnels",
+           "configured", "laptop_command", "osc52"]
 
 TUNNEL_PREFIX = SESSION_PREFIX + "tunnel-"
 WAIT_DONE = ("up", "target-down")
@@ -55,11 +53,6 @@ def session_name(tunnel: str) -> str:
     return TUNNEL_PREFIX + tunnel
 
 
-def _connect_host(address: str) -> str:
-    """Where a client on this machine reaches something bound to `address`."""
-    return "127.0.0.1" if address in ("", "*", "0.0.0.0", "localhost") else (
-        "::1" if address == "::" else address
-    )
 
 
 # ---------------------------------------------------------------- specs
@@ -280,10 +273,10 @@ class Tunnels:
         check = None
         if running is not None and ssh_pid is not None:
             if running.direction == "local":
-                check = probe(_connect_host(running.bind_address), running.bind_port,
+                check = probe(connect_host(running.bind_address), running.bind_port,
                               running.health_path, self.settings.health_timeout + 1)
             elif running.health_path and log.said("remote forward success"):
-                check = probe(_connect_host(running.target_host), running.target_port,
+                check = probe(connect_host(running.target_host), running.target_port,
                               running.health_path, self.settings.health_timeout + 1)
         state, detail = derive_tunnel_state(session, running, log, ssh_pid is not None, check)
         if state == "failed" and session.dead and log.attempt == 0:
@@ -458,62 +451,3 @@ class Tunnels:
                 self.down(t.name)
             return [self._status(t.name, None, None, t) for t in tunnels]
         return [self.up(t, profiles) for t in tunnels]
-
-
-# ---------------------------------------------------------------- laptop command
-
-
-@dataclass(frozen=True)
-class LaptopCommand:
-    """The command to run on the user's own machine to reach a server on this box."""
-
-    argv: tuple[str, ...]
-    url: str  # what the laptop then opens
-    note: str = ""  # e.g. "not in an SSH session: guessed the address"
-
-    @property
-    def text(self) -> str:
-        import shlex
-
-        return shlex.join(self.argv)
-
-
-def laptop_command(
-    host: str, port: int, local_port: int | None = None,
-    env: dict[str, str] | None = None, user: str | None = None,
-) -> LaptopCommand:
-    """`ssh -N -L LOCAL:HOST:PORT user@address` for a server listening on host:port here.
-    User and address come from $SSH_CONNECTION (`client_ip client_port server_ip
-    server_port`): the address and port the user reached this box with."""
-    env = dict(os.environ) if env is None else env
-    user = user or getpass.getuser()
-    local = local_port or port
-    target = _connect_host(host)
-    if ":" in target:
-        target = f"[{target}]"
-    parts = env.get("SSH_CONNECTION", "").split()
-    note = ""
-    if len(parts) == 4:
-        address, ssh_port = parts[2], parts[3]
-    else:
-        address, ssh_port = socket.getfqdn(), "22"
-        note = (f"not in an SSH session ($SSH_CONNECTION is unset): guessed {address};"
-                " use the name your laptop reaches this machine by")
-    argv = ["ssh", "-N", "-L", f"{local}:{target}:{port}"]
-    if ssh_port != "22":
-        argv += ["-p", ssh_port]
-    argv.append(f"{user}@{address}")
-    return LaptopCommand(tuple(argv), f"http://127.0.0.1:{local}", note)
-
-
-def osc52(text: str, in_tmux: bool | None = None) -> str:
-    """The escape sequence that puts `text` on the terminal's clipboard (OSC 52), which
-    works over SSH. Inside tmux it is also wrapped for passthrough (tmux >= 3.3 needs
-    `set -g allow-passthrough on`; with `set-clipboard on` tmux takes the plain one)."""
-    payload = base64.b64encode(text.encode()).decode()
-    plain = f"\x1b]52;c;{payload}\x07"
-    if in_tmux is None:
-        in_tmux = bool(os.environ.get("TMUX"))
-    if not in_tmux:
-        return plain
-    return plain + "\x1bPtmux;" + plain.replace("\x1b", "\x1b\x1b") + "\x1b\\"
