@@ -30,7 +30,8 @@ OPTION_KEYS = (
     "spec",
     "log",
 )
-_SEP = "\x1f"
+# printable on purpose: tmux 3.4 prints control characters of -F formats escaped ("\\037")
+_SEP = "|:vt:|"
 _FIELDS = (
     "session_name",
     "session_created",
@@ -212,8 +213,11 @@ class Tmux:
         when already inside this tmux server, attach otherwise."""
         current = os.environ.get("TMUX", "").split(",")[0]
         inside = bool(current) and os.path.basename(current) == (self.socket or "default")
-        verb = ["switch-client", "-t", name] if inside else ["attach-session", "-t", name]
-        return [*self.base_argv(), *verb]
+        if inside:
+            return [*self.base_argv(), "switch-client", "-t", name]
+        # inside another tmux server, tmux refuses to nest unless $TMUX is unset
+        prefix = ["env", "-u", "TMUX"] if current else []
+        return [*prefix, *self.base_argv(), "attach-session", "-t", name]
 
     def attach(self, name: str) -> int:
         """Put the user's terminal on the session until they detach (the caller hands over
