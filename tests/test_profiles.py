@@ -68,6 +68,8 @@ REJECTIONS = [
      "/p/x.yaml:1: a profile is a mapping of fields (model: ..., port: ...)"),
     ("model: m\nname: 'bad name!'\n",
      "/p/x.yaml:2: name: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
+    ("model: m\nname: tunnel-a\n",
+     "/p/x.yaml:2: name: names starting with 'tunnel-' are kept for tunnels' tmux sessions: rename it"),
     ("model: m\nenv:\n  1BAD: x\n",
      "/p/x.yaml:2: env: '1BAD' is not a valid environment variable name"),
     ("model: m\nruntime:\n  entrypoint: exe\n",

@@ -188,6 +188,8 @@ class Profile(_Strict):
             raise ValueError(
                 "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
+        if value.startswith("tunnel-"):
+            raise ValueError("names starting with 'tunnel-' are kept for tunnels' tmux sessions: rename it")
         return value
 
     @field_validator("port")

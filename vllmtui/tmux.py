@@ -106,8 +106,10 @@ class Tmux:
         return list(result.stdout or [])
 
     def _no_server(self, message: str) -> bool:
+        # "no current target": the server is exiting (its last session just closed)
         return any(
-            s in message for s in ("no server running", "error connecting", "No such file")
+            s in message
+            for s in ("no server running", "error connecting", "No such file", "no current target")
         )
 
     # -- reading
