@@ -29,14 +29,20 @@ FROZEN = Display(hostname="gpu-box", uptime=lambda _s: "1m00s", scrub=scrub)
 
 async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 20.0,
                 what: str = "condition") -> object:
-    """Let the app run until predicate() is truthy; fail after `timeout` seconds."""
+    """Let the app run until predicate() is truthy; fail after `timeout` seconds, saying
+    what the app last read (its statuses and any poll error)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            app = pilot.app
+            seen = {n: (st.state, st.detail) for n, st in getattr(app, "statuses", {}).items()}
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}; the app saw {seen},"
+                f" poll error {getattr(app, 'poll_error', None)!r}, polls {getattr(app, 'polls', 0)}"
+            )
         await pilot.pause(0.05)
 
 

@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -90,6 +91,7 @@ class VllmtuiApp(App[int]):
         self._log_path: Path | None | bool = False  # False: nothing followed yet
         self._info_key: tuple[str, str, str | None] | None = None
         self._info: InfoSnapshot | None = None
+        self._topbar_text = ""
         self._hostname = display.hostname if display and display.hostname else os.uname().nodename
         self.found = features.available()
 
@@ -197,7 +199,9 @@ class VllmtuiApp(App[int]):
         bar.append(f"  {features.gpu_summary(self.found, self)}")
         if self.poll_error:
             bar.append(f"  ! {self.poll_error}", style="bold red")
-        self.query_one("#topbar", Static).update(bar)
+        if bar.plain != self._topbar_text:  # an unchanged bar costs no repaint
+            self._topbar_text = bar.plain
+            self.query_one("#topbar", Static).update(bar)
 
     # ---------------------------------------------------------------- pollers (workers)
 
@@ -242,6 +246,8 @@ class VllmtuiApp(App[int]):
     # ---------------------------------------------------------------- snapshots in
 
     def on_statuses_read(self, message: StatusesRead) -> None:
+        if not self._on_screen():
+            return
         self.polls += 1
         self.poll_error = message.error
         if message.profiles or not message.error:
@@ -284,8 +290,16 @@ class VllmtuiApp(App[int]):
             self._render_banner()
         features.selection_changed(self.found, self, name)
 
+    def _on_screen(self) -> bool:
+        """False while the app shuts down (a late snapshot has nowhere to go)."""
+        try:
+            self.query_one(ServerTable)
+        except NoMatches:
+            return False
+        return self.is_running
+
     def on_log_lines_read(self, message: LogLinesRead) -> None:
-        if message.path != self._log_path:
+        if message.path != self._log_path or not self._on_screen():
             return  # a follower of an earlier selection
         view = self.query_one(LogView)
         if message.reset:
