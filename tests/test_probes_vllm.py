@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, VllmServer, start_vllm_server, stop_vllm_server, vllm_cpu_python
 
 from vllmtui.fleet import Fleet
-from vllmtui.probe_target import probe_options, probe_target, status_reader
+from vllmtui.probe_target import probe_options, probe_server, probe_target, status_reader
 from vllmtui.probes import ProbeOptions, ProbeResult, ProbeTarget, latest_probes, run_probe
 from vllmtui.toolcheck import BUILTIN_TOOLS, strict_json
 
@@ -143,6 +143,16 @@ def test_probe_and_snippet_through_another_url(vllm_server: VllmServer) -> None:
     assert result["ok"] and result["base_url"] == url.removesuffix("/v1")
     snips = json.loads(cli(vllm_server, "snippet", vllm_server.name, "--url", url, "--json").stdout)
     assert f'base_url="{url}"' in snips["python"]
+
+
+def test_probe_server_for_tui_workers(vllm_server: VllmServer, tmp_path: Path) -> None:
+    """The TUI's one call: streams to on_text, saves, and never raises for a user mistake."""
+    pieces: list[str] = []
+    result = probe_server(vllm_server.settings, vllm_server.name, "chat", on_text=pieces.append,
+                          cancel=threading.Event())
+    assert result.ok and "".join(pieces) == result.text and result.saved_to
+    broken = probe_server(vllm_server.settings, "no-such-profile", "tools")
+    assert not broken.ok and broken.steps[0].label == "setup" and "no profile named" in broken.steps[0].error
 
 
 def test_user_tools_file_is_offered_and_named(vllm_server: VllmServer, tmp_path: Path) -> None:

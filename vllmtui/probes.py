@@ -254,10 +254,10 @@ class _Probe:
         text = "".join(acc["text"])
         usage = acc["usage"] or {}
         completion = usage.get("completion_tokens")
-        first, last = acc["first"], acc["last"]
-        tps = None
-        if completion and completion > 1 and first is not None and last is not None and last > first:
-            tps = (completion - 1) / (last - first)
+        first = acc["first"]
+        tps = None  # 1 / TPOT, as `vllm bench serve` defines it: (n - 1) / (E2EL - TTFT)
+        if completion and completion > 1 and first is not None and total > first:
+            tps = (completion - 1) / (total - first)
         elif completion and total > 0:
             tps = completion / total
         stats = ChatStats(
