@@ -458,6 +458,9 @@ def run_probe(
         probe.steps.append(failed.step)
     except _Cancelled:
         cancelled = True
+    except Exception as exc:  # noqa: BLE001 - a probe reports what failed, never raises into the UI
+        probe.steps.append(ProbeStep("request", False, error=f"{type(exc).__name__}: {exc}",
+                                     hint="an unexpected failure: please report it"))
     finally:
         probe.client.close()
     result = ProbeResult(
