@@ -308,12 +308,17 @@ def cmd_probe(args: argparse.Namespace, settings: Settings) -> int:
     """Chat / tool-call / round-trip probes of a running server (docs/probes.md)."""
     from vllmtui import probes
     from vllmtui.probe_report import report_lines
-    from vllmtui.probe_target import probe_options, probe_target, status_reader
+    from vllmtui.probe_target import probe_options, probe_target, status_reader, tunnel_url
     from vllmtui.toolcheck import printable
 
     loaded = _load(args, settings)
     fleet = Fleet(settings)
     url = args.url or (f"http://{loaded.profile.client_host}:{args.port}" if args.port else None)
+    if args.tunnel:
+        url, far_end = tunnel_url(settings, loaded, args.tunnel)
+        if far_end is not None:
+            raise UsageError(f"tunnel {args.tunnel} is a remote tunnel: its end ({url}) is on"
+                             f" {far_end}; probe from there, or give --url")
     target = probe_target(fleet, loaded, url, args.model)
     options = probe_options(loaded, target, args.tools_file, args.prompt, args.tool,
                             read_timeout=args.timeout)
@@ -340,13 +345,18 @@ def cmd_probe(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_snippet(args: argparse.Namespace, settings: Settings) -> int:
     """Ready-to-paste curl and Python openai client code for a server."""
-    from vllmtui.probe_target import probe_target
+    from vllmtui.probe_target import probe_target, tunnel_url
     from vllmtui.snippets import client_snippets
 
     loaded = _load(args, settings)
     url = args.url or (f"http://{loaded.profile.client_host}:{args.port}" if args.port else None)
+    far_end = None
+    if args.tunnel:
+        url, far_end = tunnel_url(settings, loaded, args.tunnel)
     target = probe_target(Fleet(settings), loaded, url, args.model)
     snips = client_snippets(target.base_url, target.model, target.api_key_env)
+    if far_end is not None:
+        print(f"# these work on {far_end}, where tunnel {args.tunnel} listens")
     if args.json:
         print(json.dumps(snips.as_dict(), indent=2))
         return 0
@@ -436,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roundtrip", action="store_true", help="tool call, tool result, final answer")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--url", help="probe this base URL instead (e.g. a tunnel's http://127.0.0.1:PORT)")
+    p.add_argument("--tunnel", metavar="NAME", help="probe through this configured local tunnel")
     p.add_argument("--model", help="model name to send (default: the profile's served model name)")
     p.add_argument("--tools-file", metavar="FILE", help="extra tools (JSON/YAML list); or probe.tools_file")
     p.add_argument("--tool", metavar="NAME", help="the tool to ask for by name (profile: probe.named_tool)")
@@ -444,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("snippet", cmd_snippet, "print curl and Python openai client code for a server")
     profile_opts(p)
     p.add_argument("--url", help="base URL to put in the code (e.g. a tunnel's local end)")
+    p.add_argument("--tunnel", metavar="NAME", help="the base URL of this configured tunnel's end")
     p.add_argument("--model", help="model name (default: the profile's served model name)")
     p.add_argument("--lang", choices=["curl", "python", "all"], default="all")
     p.add_argument("--json", action="store_true")

@@ -15,7 +15,7 @@ from typing import Any
 from vllmtui.errors import UsageError, VllmtuiError
 from vllmtui.fleet import Fleet, ServerStatus, session_name
 from vllmtui.probes import ProbeOptions, ProbeResult, ProbeStep, ProbeTarget, TextCallback, run_probe
-from vllmtui.profiles import LoadedProfile, find_profile
+from vllmtui.profiles import LoadedProfile, discover, find_profile
 from vllmtui.settings import Settings
 from vllmtui.snippets import Snippets, client_snippets
 from vllmtui.toolcheck import load_tools_file
@@ -124,3 +124,20 @@ def server_snippets(settings: Settings, name: str, url: str | None = None) -> Sn
     except VllmtuiError as exc:
         return str(exc)
     return client_snippets(target.base_url, target.model, target.api_key_env)
+
+
+def tunnel_url(settings: Settings, loaded: LoadedProfile, name: str) -> tuple[str, str | None]:
+    """The base URL through a configured tunnel, and where that URL works: None for here (a
+    `local` tunnel's listening end), else the destination host (a `remote` tunnel's end)."""
+    from vllmtui.tunnel_spec import connect_host
+    from vllmtui.tunnels import Tunnels
+
+    profiles, _ = discover(settings)
+    if all(p.profile.name != loaded.profile.name for p in profiles):
+        profiles.append(loaded)
+    found = Tunnels(settings).find(name, profiles)
+    tunnel = found[0]
+    if tunnel.direction == "local":
+        return f"http://{connect_host(tunnel.bind_address)}:{tunnel.bind_port}", None
+    host = "127.0.0.1" if tunnel.bind_address in ("", "*", "0.0.0.0", "localhost") else tunnel.bind_address
+    return f"http://{host}:{tunnel.bind_port}", tunnel.destination
