@@ -248,5 +248,5 @@ class LogView(ScrollView, can_focus=True):
         if absolute is None:
             return Strip.blank(width, style)
         text = self._text(absolute)
-        segments = list(text.render(self.app.console, end=""))
+        segments = list(Segment.apply_style(text.render(self.app.console, end=""), style=style))
         return Strip(segments, text.cell_len).crop_extend(scroll_x, scroll_x + width, style)
