@@ -173,3 +173,44 @@ def test_end_to_end_bench_against_real_vllm(vllm_server, tmp_path: Path) -> None
                           env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "out tok/s" in proc.stdout and "concurrency (log2)" in proc.stdout
+
+
+def test_bench_server_reports_progress_and_cancels(vllm_server) -> None:
+    """The TUI worker's one call: progress arrives level by level; setting `cancel` ends the
+    run early with the rest counted as cancelled, and nothing is saved."""
+    import threading
+
+    from vllmtui.bench_run import BenchOptions, bench_server
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p.phase == "run" and p.done >= 3:
+            cancel.set()
+
+    options = BenchOptions(input_len=16, output_len=4, num_prompts=40, concurrency=(1, 2), warmups=0)
+    outcome = bench_server(vllm_server.settings, vllm_server.name, options, progress, cancel)
+    assert outcome.error is None and outcome.cancelled and outcome.path is None
+    assert len(outcome.levels) == 1  # the second level never started
+    stats = outcome.levels[0].stats
+    assert stats.completed >= 3 and stats.failed > 0 and stats.completed + stats.failed == 40
+    assert all("cancelled" in e for e in stats.errors)
+    assert [p.phase for p in seen][:2] == ["prompts", "run"]
+
+
+def test_bench_server_says_what_failed(settings, write_profile) -> None:
+    from vllmtui.bench_run import BenchOptions, bench_server
+
+    write_profile("idle", model="m", port=free_port_for_test())
+    outcome = bench_server(settings, "idle", BenchOptions())
+    assert outcome.error is not None and "not running" in outcome.error
+
+
+def free_port_for_test() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -157,3 +157,24 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_metrics_cli_on_the_real_server(vllm_server) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    s = vllm_server.settings
+    env = dict(os.environ, VLLMTUI_TMUX_SOCKET=str(s.tmux_socket), VLLMTUI_STATE_DIR=str(s.state_dir),
+               VLLMTUI_CONFIG_DIR=str(s.config_dir), VLLMTUI_PROFILES=str(s.profiles_dirs[0]))
+    proc = subprocess.run([sys.executable, "-m", "vllmtui", "metrics", vllm_server.name, "--json",
+                           "--count", "2", "--interval", "0.2"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(lines) == 2 and all(x["ok"] for x in lines)
+    assert lines[1]["generation_tps"] is not None and lines[1]["running"] is not None
+    proc = subprocess.run([sys.executable, "-m", "vllmtui", "metrics", vllm_server.name, "--interval", "0.1"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.count("running ") == 1 and "tok/s" in proc.stdout

@@ -265,12 +265,10 @@ async def make_prompts(client: httpx.AsyncClient, cfg: BenchConfig) -> list[str 
         data: dict[str, Any] = response.json()
         return data
 
-    async def one() -> str | list[int]:
-        words = " ".join(
-            "".join(rng.choice(letters) for _ in range(rng.randint(2, 8)))
-            for _ in range(cfg.input_len + 8)
-        )
+    async def one(words: str) -> str | list[int]:
         tokens: list[int] = (await post("/tokenize", {"prompt": words}))["tokens"]
+        if not tokens:
+            raise VllmtuiError(f"{cfg.base_url}/tokenize returned no tokens for a random text")
         while len(tokens) < cfg.input_len:
             tokens = tokens + tokens
         tokens = tokens[: cfg.input_len]
@@ -279,11 +277,24 @@ async def make_prompts(client: httpx.AsyncClient, cfg: BenchConfig) -> list[str 
             count = (await post("/tokenize", {"prompt": text}))["count"]
             if count == cfg.input_len:
                 return str(text)
-            tokens = tokens[: max(1, cfg.input_len - (count - cfg.input_len))] if count > cfg.input_len \
-                else tokens + tokens[: cfg.input_len - count]
+            if count > cfg.input_len:
+                tokens = tokens[: max(1, cfg.input_len - (count - cfg.input_len))]
+            else:
+                tokens = tokens + tokens[: cfg.input_len - count]
         return tokens[: cfg.input_len]
 
-    return [await one() for _ in range(cfg.num_prompts)]
+    texts = [  # drawn in order from the seeded generator: the same seed, the same prompts
+        " ".join("".join(rng.choice(letters) for _ in range(rng.randint(2, 8)))
+                 for _ in range(cfg.input_len + 8))
+        for _ in range(cfg.num_prompts)
+    ]
+    sem = asyncio.Semaphore(8)
+
+    async def limited(words: str) -> str | list[int]:
+        async with sem:
+            return await one(words)
+
+    return list(await asyncio.gather(*(limited(t) for t in texts)))
 
 
 def _payload(cfg: BenchConfig, prompt: str | list[int]) -> dict[str, Any]:
@@ -366,14 +377,17 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
     Setting `cancel` ends the run within ~0.2 s; the levels measured so far are returned."""
     cfg.check()
     levels = len(cfg.concurrency)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    # A pool no larger than the highest concurrency: httpcore scans every pooled connection
+    # when it assigns a request, so surplus connections cost CPU on each request.
+    cap = None if None in cfg.concurrency else max(c for c in cfg.concurrency if c is not None)
+    limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
     timeout = httpx.Timeout(cfg.request_timeout, connect=10.0)
 
     def report(phase: str, level: int, conc: int | None, done: int, total: int) -> None:
         if progress is not None:
             progress(BenchProgress(phase, level, levels, conc, done, total))
 
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
         report("prompts", 0, cfg.concurrency[0], 0, cfg.num_prompts)
         try:
             prompts = await make_prompts(client, cfg)
@@ -392,8 +406,6 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
                 client, cfg, prompts, conc,
                 lambda n, i=index, c=conc: report("run", i, c, n, len(prompts)), cancel,
             )
-            if cancel is not None and cancel.is_set():
-                break
             out.append(LevelResult(conc, cfg.request_rate, calculate_stats(results, duration)))
         report("done", levels - 1, cfg.concurrency[-1], len(prompts), len(prompts))
     return out
