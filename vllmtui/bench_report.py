@@ -161,7 +161,7 @@ def plot_throughput(reports: list[BenchReport], width: int = 60, height: int = 1
     out = ["output tok/s"]
     for r, line in enumerate(grid):
         value = top * (height - 1 - r) / (height - 1)
-        tick = f"{value:8.0f} ┤" if r % 3 == 0 or r == height - 1 else f"{'':8} │"
+        tick = f"{value:8.0f} ┤" if (height - 1 - r) % 3 == 0 or r == 0 else f"{'':8} │"
         out.append(tick + "".join(line))
     out.append(f"{'':8} └" + "─" * width)
     labels = [" "] * (width + 1)
