@@ -233,9 +233,9 @@ async def _request(client: httpx.AsyncClient, url: str, body: bytes,
     try:
         async with client.stream("POST", url, content=body, headers=headers) as response:
             if response.status_code != 200:
-                body = (await response.aread())[:200].decode(errors="replace")
+                text = (await response.aread())[:200].decode(errors="replace")
                 return RequestResult(False, prompt_len, start_time=start,
-                                     error=f"HTTP {response.status_code}: {body}")
+                                     error=f"HTTP {response.status_code}: {text}")
             async for data in response.aiter_raw():
                 append((perf(), data))
     except httpx.HTTPError as exc:
@@ -402,10 +402,11 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
                 warm = replace(cfg, request_rate=math.inf)
                 await run_level(client, warm, [prompts[0]] * cfg.warmups, conc, cancel=cancel)
             report("run", index, conc, 0, len(prompts))
-            results, duration = await run_level(
-                client, cfg, prompts, conc,
-                lambda n, i=index, c=conc: report("run", i, c, n, len(prompts)), cancel,
-            )
+
+            def on_done(n: int, i: int = index, c: int | None = conc) -> None:
+                report("run", i, c, n, len(prompts))
+
+            results, duration = await run_level(client, cfg, prompts, conc, on_done, cancel)
             out.append(LevelResult(conc, cfg.request_rate, calculate_stats(results, duration)))
         report("done", levels - 1, cfg.concurrency[-1], len(prompts), len(prompts))
     return out

@@ -31,14 +31,16 @@ def _concurrency(text: str | None, rate: float | None) -> tuple[int | None, ...]
 
 
 def _progress_printer() -> Callable[[BenchProgress], None]:
-    last = {"key": None, "at": 0.0}
+    last_key: list[tuple[str, int]] = []
+    last_at = [0.0]
 
     def show(p: BenchProgress) -> None:
         key = (p.phase, p.level)
         now = time.monotonic()
-        if key == last["key"] and now - float(last["at"]) < 1.0 and p.done < p.total:  # type: ignore[arg-type]
+        if last_key and key == last_key[0] and now - last_at[0] < 1.0 and p.done < p.total:
             return
-        last["key"], last["at"] = key, now
+        last_key[:] = [key]
+        last_at[0] = now
         conc = "inf" if p.concurrency is None else p.concurrency
         print(f"  [{p.level + 1}/{p.levels}] concurrency {conc}: {p.phase} {p.done}/{p.total}",
               file=sys.stderr, flush=True)
