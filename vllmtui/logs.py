@@ -50,7 +50,11 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "loading",
         "loading weights",
-        re.compile(r"Starting to load model|Loading weights|Loading safetensors|Loading pt checkpoint"),
+        # "Starting to load model" (0.30+ and CPU), "Loading model from scratch" (0.26 V2 runner)
+        re.compile(
+            r"Starting to load model|Loading model from scratch|Loading weights|Loading safetensors"
+            r"|Loading pt checkpoint"
+        ),
     ),
     Phase(
         "profiling",
