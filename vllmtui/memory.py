@@ -274,6 +274,12 @@ def _layer_groups(shape: ModelShape, pp: int) -> list[tuple[str, int]]:
     return groups
 
 
+# CUDA keeps part of each card: torch, and so vLLM, sees less than NVML's total (H100 80GB:
+# NVML 81,559 MiB, torch 81,079 MiB on the 2026-11-22 run); gpu_memory_utilization applies to
+# what torch sees
+CUDA_RESERVED = 480 * 1024 * 1024
+
+
 def gpu_overhead(shape: ModelShape, s: Settings4Plan, batched: int, seqs: int, dtype_bytes: int) -> int:
     """Estimated non-weight, non-KV memory of one GPU: the profiling forward pass's activation
     peak, the sampler's fp32 logits, CUDA context/NCCL buffers, CUDA graphs. vLLM measures
@@ -284,9 +290,11 @@ def gpu_overhead(shape: ModelShape, s: Settings4Plan, batched: int, seqs: int, d
     )
     activations = batched * (8 * shape.hidden + 3 * width // tp) * dtype_bytes
     sampler = seqs * shape.vocab * 4 * 2 // tp
-    non_torch = int(0.75 * GiB) + (GiB // 2 if tp * s.pipeline_parallel > 1 else 0)
-    graphs = 0 if s.enforce_eager else GiB // 2
-    return activations + sampler + non_torch + graphs
+    # calibrated on a real H100 run (vLLM 0.26, Qwen2.5-7B, 2026-11-22): the profile run's peak
+    # is the larger of the forward pass and the sampler pass (1.13 GiB logged), non-torch memory
+    # 0.22 GiB, and CUDA graph memory is NOT taken from the KV budget (it comes out of the rest)
+    non_torch = GiB // 4 + (GiB // 2 if tp * s.pipeline_parallel > 1 else 0)
+    return max(activations, sampler) + non_torch
 
 
 # ---------------------------------------------------------------- the plan
@@ -345,7 +353,8 @@ def estimate(
         budget = s.kv_cache_memory_bytes
     elif not cpu and target.gpu_memory:
         overhead = gpu_overhead(shape, s, batched, seqs, DTYPE_BYTES.get(dtype, 2))
-        budget = int(target.gpu_memory * s.gpu_memory_utilization) - weights - overhead
+        usable = target.gpu_memory - CUDA_RESERVED
+        budget = int(usable * s.gpu_memory_utilization) - weights - overhead
     elif cpu:
         notes.append(
             "CPU without VLLM_CPU_KVCACHE_SPACE: vLLM sizes the KV cache from free RAM;"
