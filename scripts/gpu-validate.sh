@@ -85,10 +85,27 @@ $V status
 $V gpus
 smi
 
-say "reap / forced stop"
+say "clear the crashed session"
 $V stop qwen7b-gpu --force
 sleep 2
 $V status
+smi
+
+say "an orphan: vLLM started by hand outside vllmtui (nohup/setsid), its API server SIGKILLed"
+setsid nohup python3 -m vllm.entrypoints.openai.api_server --model /tmp/qwen7b-dummy --port 8011 \
+  --load-format dummy --enforce-eager --max-model-len 4096 > /tmp/by-hand.log 2>&1 &
+for i in $(seq 1 150); do python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8011/health', timeout=2)" 2>/dev/null && break; sleep 1; done
+api=$(pgrep -f "api_server --model /tmp/qwen7b-dummy --port 8011" | head -1)
+echo "by-hand API server pid $api (ready after ${i}s)"; smi
+kill -9 "$api"; sleep 8
+ps -eo pid,ppid,pgid,stat,cmd | grep -a '[V]LLM' | cut -c1-100
+$V gpus
+$V status | tail -4
+smi
+
+say "reap"
+$V reap
+sleep 2
 $V gpus
 smi
 cp -r "$VLLMTUI_STATE_DIR/runs" "$OUT/runs" 2>/dev/null
