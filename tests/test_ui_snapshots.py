@@ -60,6 +60,8 @@ def test_ready(snap_compare, settings, standin_profile, size):
     async def ready(pilot):
         await until(pilot, lambda: app.state_of("llama-70b") == "ready", what="ready")
         await until(pilot, lambda: _log_has(app, "Application startup complete"), what="log")
+        if app.found.metrics:  # the load column: the first scrape (stale: no /metrics)
+            await until(pilot, lambda: "llama-70b" in app.metrics, what="a metrics reading")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)

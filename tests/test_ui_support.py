@@ -24,7 +24,8 @@ def scrub(text: str) -> str:
     return text
 
 
-FROZEN = Display(hostname="gpu-box", uptime=lambda _s: "1m00s", scrub=scrub)
+FROZEN = Display(hostname="gpu-box", uptime=lambda _s: "1m00s", scrub=scrub,
+                 gpu_summary="GPU: 1x (frozen for tests)")
 
 
 async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 20.0,

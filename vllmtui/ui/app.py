@@ -62,9 +62,10 @@ class Display:
     hostname: str | None = None
     uptime: Callable[[ServerStatus], str] | None = None
     scrub: Callable[[str], str] | None = None
+    gpu_summary: str | None = None
 
 
-class VllmtuiApp(App[int]):
+class VllmtuiApp(features.FeatureMixin, App[int]):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels), keys."""
 
     TITLE = "vllmtui"
@@ -94,6 +95,9 @@ class VllmtuiApp(App[int]):
         self._topbar_text = ""
         self._hostname = display.hostname if display and display.hostname else os.uname().nodename
         self.found = features.available()
+        self._selected_for_workers: str | None = None
+        self._side_poke = threading.Event()
+        self._feature_init()
 
     # ---------------------------------------------------------------- layout
 
@@ -121,9 +125,13 @@ class VllmtuiApp(App[int]):
         self._render_topbar()
         self.query_one(ServerTable).focus()
         self.poll_statuses()
+        self._feature_start()
 
     def on_unmount(self) -> None:
         self._poke.set()
+        self._side_poke.set()
+        if self._probe_cancel is not None:
+            self._probe_cancel.set()
 
     # ---------------------------------------------------------------- helpers
 
@@ -174,7 +182,7 @@ class VllmtuiApp(App[int]):
                 if loaded and loaded.profile.gpus
                 else "-",
             }
-            cells.update(features.row_cells(self.found, self, status))
+            cells.update(self.feature_cells(status))
             rows.append(Row(name, cells))
         for name, bad in self.broken.items():
             if name in self.statuses:
@@ -196,7 +204,7 @@ class VllmtuiApp(App[int]):
         bar.append(" vllmtui ", style="bold reverse")
         bar.append(f"  host {self._hostname}")
         bar.append(f"  servers {running}/{total} running")
-        bar.append(f"  {features.gpu_summary(self.found, self)}")
+        bar.append(f"  {self.gpu_summary()}")
         if self.poll_error:
             bar.append(f"  ! {self.poll_error}", style="bold red")
         if bar.plain != self._topbar_text:  # an unchanged bar costs no repaint
@@ -267,7 +275,6 @@ class VllmtuiApp(App[int]):
             self._select_after_reload = None
         self._render_topbar()
         self._selection_changed()
-        features.statuses_read(self.found, self)
 
     @on(DataTable.RowHighlighted, "#servers")
     def _row_highlighted(self) -> None:
@@ -288,7 +295,8 @@ class VllmtuiApp(App[int]):
                 self.read_info(name, self.profiles.get(name))
             self._render_info()
             self._render_banner()
-        features.selection_changed(self.found, self, name)
+        self._selected_for_workers = name
+        self.feature_selection_changed(name)
 
     def _on_screen(self) -> bool:
         """False while the app shuts down (a late snapshot has nowhere to go)."""
@@ -610,13 +618,13 @@ class VllmtuiApp(App[int]):
     # ---------------------------------------------------------------- feature keys
 
     def action_probe_chat(self) -> None:
-        features.probe(self.found, self, "chat")
+        self.feature_probe("chat")
 
     def action_probe_tool(self) -> None:
-        features.probe(self.found, self, "tool")
+        self.feature_probe("tools")
 
     def action_tunnel(self) -> None:
-        features.tunnel_toggle(self.found, self)
+        self.feature_tunnel()
 
     # ---------------------------------------------------------------- log keys
 

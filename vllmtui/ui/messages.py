@@ -116,3 +116,12 @@ class ProfileDuplicated(Message):
         self.name = name
         self.message = message
         self.ok = ok
+
+
+class FeatureRead(Message):
+    """A feature worker's reading (`kind`: side, probes-latest, tunnel-toggled)."""
+
+    def __init__(self, kind: str, data: dict[str, object]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.data = data

@@ -66,6 +66,7 @@ class ServerTable(DataTable[CellValue]):
     def show(self, rows: Sequence[Row]) -> None:
         """Make the table show exactly `rows`, in that order, keeping the selection."""
         keep = self.selected_name
+        changed = False
         wanted = [r.name for r in rows]
         order_changed = [n for n in wanted if n in self._rows] != [
             n for n in self._rows if n in set(wanted)
@@ -81,11 +82,13 @@ class ServerTable(DataTable[CellValue]):
             cells = [row.cells.get(c.key, "") for c in self._columns]
             if old is None:
                 self.add_row(*cells, key=row.name)
+                changed = True
             else:
                 for col in self._columns:
                     value = row.cells.get(col.key, "")
                     if old.cells.get(col.key, "") != value:
                         self.update_cell(row.name, col.key, value, update_width=True)
+                        changed = True
             self._rows[row.name] = row
         # new rows were appended at the end: rebuild when that broke the wanted order
         if list(self._rows) != wanted:
@@ -94,6 +97,11 @@ class ServerTable(DataTable[CellValue]):
             for row in rows:
                 self.add_row(*[row.cells.get(c.key, "") for c in self._columns], key=row.name)
                 self._rows[row.name] = row
+        if changed or order_changed:
+            # Textual 8.2 can keep the cursor row's rendering from before a column grew
+            # (a row drawn cut to the old widths): drop the row caches after any change
+            self._clear_caches()
+            self.refresh()
         if keep is not None and keep in self._rows:
             index = self.get_row_index(keep)
             if index != self.cursor_row:
