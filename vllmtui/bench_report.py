@@ -125,7 +125,7 @@ def compare_table(reports: list[BenchReport]) -> list[str]:
     return rows
 
 
-def plot_throughput(reports: list[BenchReport], width: int = 60, height: int = 14) -> list[str]:
+def plot_throughput(reports: list[BenchReport], width: int = 60, height: int = 13) -> list[str]:
     """Output tokens/s (y) against concurrency (x, log2 scale), one letter per benchmark
     (the letters of `compare_table`), dots joining a benchmark's points."""
     series: list[tuple[str, list[tuple[float, float]]]] = []
@@ -158,10 +158,10 @@ def plot_throughput(reports: list[BenchReport], width: int = 60, height: int = 1
         for x, y in pts:
             r, c = cell(x, y)
             grid[r][c] = name
-    out = ["output tok/s"]
+    out = [f"output tok/s (top {top:.0f})"]
     for r, line in enumerate(grid):
         value = top * (height - 1 - r) / (height - 1)
-        tick = f"{value:8.0f} ┤" if (height - 1 - r) % 3 == 0 or r == 0 else f"{'':8} │"
+        tick = f"{value:8.0f} ┤" if (height - 1 - r) % 3 == 0 else f"{'':8} │"
         out.append(tick + "".join(line))
     out.append(f"{'':8} └" + "─" * width)
     labels = [" "] * (width + 1)

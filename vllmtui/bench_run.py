@@ -44,7 +44,11 @@ def resolve_target(settings: Settings, name: str | None, url: str | None, model:
                            f" (vllmtui start {profile.name} --wait)")
     run_dir = session.option("run-dir")
     key = os.environ.get(profile.api_key_env) if profile.api_key_env else None
-    return Target(profile.name, profile.base_url, model or profile.model_name, key,
+    # the running session knows the host and port it was started with (--port overrides)
+    host = session.option("host") or profile.host
+    port = session.option("port") or profile.port
+    client_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return Target(profile.name, f"http://{client_host}:{port}", model or profile.model_name, key,
                   Path(run_dir) if run_dir else None)
 
 
