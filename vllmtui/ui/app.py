@@ -137,7 +137,10 @@ class VllmtuiApp(features.FeatureMixin, App[int]):
 
     @property
     def selected(self) -> str | None:
-        return self.query_one(ServerTable).selected_name
+        try:
+            return self.query_one(ServerTable).selected_name
+        except NoMatches:  # shutting down
+            return None
 
     def status_of(self, name: str | None) -> ServerStatus | None:
         return self.statuses.get(name) if name else None
@@ -166,7 +169,7 @@ class VllmtuiApp(features.FeatureMixin, App[int]):
 
     def _rows(self) -> list[Row]:
         # the status column gets what the other columns leave, within reason
-        width = max(24, min(64, self.size.width - 52))
+        width = max(24, min(60, self.size.width // 3))
         rows = []
         for name in self.order:
             status = self.statuses[name]

@@ -216,6 +216,8 @@ class FeatureMixin:
     # ------------------------------------------------------------ readings in
 
     def on_gpu_snapshot_taken(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
+        if not self._on_screen():
+            return
         self.gpu_snapshot, self.gpu_history = message.snapshot, message.history
         try:
             self.query_one("#gpu-panel").show(message.snapshot, message.history)
@@ -225,6 +227,8 @@ class FeatureMixin:
         self._render_topbar()
 
     def on_metrics_snapshot_taken(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
+        if not self._on_screen():
+            return
         self.metrics[message.name] = message.snapshot
         if message.name == self.selected:
             self._show_metrics()
@@ -247,6 +251,8 @@ class FeatureMixin:
             panel.show(name, self.metrics.get(name))
 
     def on_feature_read(self: VllmtuiApp, message: FeatureRead) -> None:  # type: ignore[misc]
+        if not self._on_screen():
+            return
         data = message.data
         if message.kind == "side":
             if "last_probes" in data:
@@ -385,6 +391,8 @@ class FeatureMixin:
         self.post_message(ProbeFinished(result))
 
     def on_probe_text_received(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
+        if not self._on_screen():
+            return
         try:
             panel = self.query_one("#probe-panel")
         except NoMatches:
@@ -393,6 +401,8 @@ class FeatureMixin:
             panel.append_text(message.text)
 
     def on_probe_finished(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
+        if not self._on_screen():
+            return
         self._probe_cancel = None
         result = message.result
         try:
