@@ -270,3 +270,26 @@ async def test_a_attach_without_a_terminal_says_how(settings, standin_profile):
         assert app.state_of("att") == "ready"
         Fleet(settings).stop("att", force=True)
 
+
+
+async def test_R_names_the_orphans_before_reaping(settings):  # noqa: N802
+    """An orphaned engine (a real process titled like vLLM's, in no server): R lists it.
+    The test answers n: on a shared machine `y` would also kill other people's orphans."""
+    import subprocess
+    import sys
+
+    orphan = subprocess.Popen(["VLLM::EngineCore", "-c", "import time; time.sleep(600)"],
+                              executable=sys.executable)
+    try:
+        app = VllmtuiApp(settings, FROZEN)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.polls > 0, what="the first poll")
+            await pilot.press("R")
+            dialog = await until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen,
+                                 what="the reap dialog")
+            assert f"{orphan.pid} (VLLM::EngineCore" in dialog.body
+            await pilot.press("n")
+            assert orphan.poll() is None
+    finally:
+        orphan.kill()
+        orphan.wait()

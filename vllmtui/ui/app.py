@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
@@ -23,13 +23,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from vllmtui import profile_ops, runs
+from vllmtui import runs
 from vllmtui.errors import VllmtuiError
 from vllmtui.fleet import Fleet, ServerStatus
 from vllmtui.profiles import BrokenProfile, LoadedProfile, find_profile
 from vllmtui.settings import Settings
 from vllmtui.ui import features
 from vllmtui.ui import workers as w
+from vllmtui.ui.actions import LogKeys, ProfileActions
 from vllmtui.ui.format import countdown_words, fmt_duration, state_cell
 from vllmtui.ui.keys import KEYS, help_text
 from vllmtui.ui.messages import (
@@ -37,15 +38,13 @@ from vllmtui.ui.messages import (
     InfoRead,
     InfoSnapshot,
     LogLinesRead,
-    ProfileDuplicated,
-    ProfileEdited,
     ServerStarted,
     ServerStopped,
     StartRefused,
     StatusesRead,
     StopProgressed,
 )
-from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog, PromptDialog
+from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog
 from vllmtui.ui.widgets.info_panel import InfoPanel, info_text
 from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.widgets.server_table import Row, ServerTable
@@ -65,7 +64,7 @@ class Display:
     gpu_summary: str | None = None
 
 
-class VllmtuiApp(features.FeatureMixin, App[int]):
+class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels), keys."""
 
     TITLE = "vllmtui"
@@ -510,114 +509,6 @@ class VllmtuiApp(features.FeatureMixin, App[int]):
         else:
             self.start_server(name)
 
-    # ---------------------------------------------------------------- terminal hand-over
-
-    def _foreground(self, job: Callable[[], object]) -> object:
-        """Run `job` with the terminal handed over (App.suspend)."""
-        try:
-            with self.suspend():
-                return job()
-        except SuspendNotSupported:
-            return job()  # headless (tests): nothing to hand over
-
-    def action_attach(self) -> None:
-        status = self._needs_session("attach to")
-        if status is None or status.session is None:
-            return
-        session = status.session
-        try:
-            code = self._foreground(lambda: self.fleet.tmux.attach(session))
-        except VllmtuiError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if code not in (0, None):
-            self.notify(
-                f"tmux attach to {session} failed (exit {code}); from a shell:"
-                f" {' '.join(self.fleet.tmux.attach_argv(session))}",
-                severity="error",
-            )
-        self.refresh_now()
-
-    def action_edit(self) -> None:
-        name = self.selected
-        path = None
-        if name in self.profiles:
-            path = self.profiles[name].path
-        elif name in self.broken:
-            path = self.broken[name].path
-        if name is None or path is None:
-            self.notify(
-                "no profile file for this server (it was started elsewhere)", severity="warning"
-            )
-            return
-        target = path
-        try:
-            loaded = self._foreground(lambda: profile_ops.edit(target))
-            message = ProfileEdited(name, True, f"{target}: valid")
-            assert isinstance(loaded, LoadedProfile)
-            if loaded.warnings:
-                message = ProfileEdited(
-                    name, True, f"{target}: valid, with warnings:\n" + "\n".join(loaded.warnings)
-                )
-        except VllmtuiError as exc:
-            message = ProfileEdited(name, False, str(exc))
-        self.post_message(message)
-
-    def on_profile_edited(self, message: ProfileEdited) -> None:
-        if message.ok:
-            self.notify(message.message)
-        else:
-            self.push_screen(
-                MessageDialog(f"{message.name}: the profile has errors", message.message)
-            )
-        self._info_key = None
-        self.refresh_now(reload_profiles=True)
-
-    def action_duplicate(self) -> None:
-        name = self.selected
-        if name not in self.profiles:
-            self.notify("select a valid profile to duplicate", severity="warning")
-            return
-        taken = set(self.profiles) | set(self.broken)
-        suggestion, n = f"{name}-copy", 1
-        while suggestion in taken:
-            n += 1
-            suggestion = f"{name}-copy{n}"
-
-        def answered(new_name: str | None) -> None:
-            if new_name:
-                self.duplicate_profile(self.profiles[name], new_name)
-
-        self.push_screen(
-            PromptDialog(f"Duplicate {name} as (a new free port is chosen):", suggestion), answered
-        )
-
-    @work(thread=True, group="actions")
-    def duplicate_profile(self, loaded: LoadedProfile, new_name: str) -> None:
-        try:
-            copy = profile_ops.duplicate(self.settings, loaded, new_name)
-        except VllmtuiError as exc:
-            self.post_message(ProfileDuplicated(None, str(exc), False))
-            return
-        except OSError as exc:
-            self.post_message(ProfileDuplicated(None, f"cannot write the copy: {exc}", False))
-            return
-        self.post_message(
-            ProfileDuplicated(
-                copy.profile.name, f"{copy.path} written (port {copy.profile.port})", True
-            )
-        )
-
-    def on_profile_duplicated(self, message: ProfileDuplicated) -> None:
-        if not message.ok:
-            self.push_screen(MessageDialog("duplicate: nothing was written", message.message))
-            return
-        self.notify(message.message)
-        self._select_after_reload = message.name
-        self.refresh_now(reload_profiles=True)
-
-    _select_after_reload: str | None = None
-
     # ---------------------------------------------------------------- feature keys
 
     def action_probe_chat(self) -> None:
@@ -628,64 +519,6 @@ class VllmtuiApp(features.FeatureMixin, App[int]):
 
     def action_tunnel(self) -> None:
         self.feature_tunnel()
-
-    # ---------------------------------------------------------------- log keys
-
-    def action_log_tab(self) -> None:
-        self.query_one(TabbedContent).active = "tab-log"
-        self.query_one(LogView).focus()
-
-    def action_info_tab(self) -> None:
-        self.query_one(TabbedContent).active = "tab-info"
-
-    def action_search(self) -> None:
-        self.action_log_tab()
-        box = self.query_one("#search", Input)
-        box.display = True
-        box.focus()
-
-    @on(Input.Submitted, "#search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        view = self.query_one(LogView)
-        found = view.find(event.value, forward=True)
-        event.input.display = False
-        view.focus()
-        if event.value and not found:
-            self.notify(f"not found: {event.value}", severity="warning")
-
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        box = self.query_one("#search", Input)
-        if key == "escape" and box.has_focus:
-            box.display = False
-            self.query_one(LogView).focus()
-
-    def action_next_match(self) -> None:
-        view = self.query_one(LogView)
-        if view.search:
-            view.find(view.search, forward=True)
-
-    def action_prev_match(self) -> None:
-        view = self.query_one(LogView)
-        if view.search:
-            view.find(view.search, forward=False)
-
-    def action_problems(self) -> None:
-        view = self.query_one(LogView)
-        view.set_problems_only(not view.problems_only)
-        self.notify(
-            "log: warnings and errors only" if view.problems_only else "log: every line", timeout=2
-        )
-
-    def action_first_error(self) -> None:
-        self.action_log_tab()
-        status = self.status_of(self.selected)
-        cause = status.failure.line if status and status.failure else None
-        if not self.query_one(LogView).first_error(cause):
-            self.notify("no error in the log shown", severity="information", timeout=2)
-
-    def action_follow(self) -> None:
-        self.query_one(LogView).follow_end()
 
     # ---------------------------------------------------------------- help, palette, quit
 

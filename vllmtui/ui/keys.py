@@ -34,9 +34,8 @@ KEYS: tuple[Key, ...] = (
         "forced stop, after a confirmation naming what will be killed",
     ),
     Key("r", "r", "restart", "Restart", "restart the selected server (graceful stop, then start)"),
-    Key(
-        "a", "a", "attach", "Attach", "attach to the server's tmux session (prefix + d comes back)"
-    ),
+    Key("a", "a", "attach", "Attach", "attach to the server's tmux session (prefix + d comes back)"),
+    Key("R", "R", "reap", "Reap", "kill orphaned vLLM processes (after naming them)", footer=False),
     Key("l", "l", "log_tab", "Log", "show the Log tab", footer=False),
     Key("i", "i", "info_tab", "Info", "show the Info tab", footer=False),
     Key("e", "e", "edit", "Edit", "open the profile in $EDITOR; it is validated again on return"),

@@ -125,3 +125,20 @@ class FeatureRead(Message):
         super().__init__()
         self.kind = kind
         self.data = data
+
+
+class OrphansRead(Message):
+    """vLLM processes that belong to no server ('PID (title)'), for the reap dialog."""
+
+    def __init__(self, orphans: list[str], error: str | None = None) -> None:
+        super().__init__()
+        self.orphans = orphans
+        self.error = error
+
+
+class OrphansReaped(Message):
+    def __init__(self, killed: int, left: list[str], error: str | None = None) -> None:
+        super().__init__()
+        self.killed = killed
+        self.left = left
+        self.error = error
