@@ -31,7 +31,7 @@ from vllmtui.settings import Settings
 from vllmtui.ui import features
 from vllmtui.ui import workers as w
 from vllmtui.ui.actions import LogKeys, ProfileActions
-from vllmtui.ui.format import countdown_words, fmt_duration, state_cell
+from vllmtui.ui.format import countdown_words, fmt_uptime, state_cell
 from vllmtui.ui.keys import KEYS, help_text
 from vllmtui.ui.messages import (
     ForceTargetsRead,
@@ -164,7 +164,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
             return "-"
         if self.view.uptime is not None:
             return self.view.uptime(status)
-        return fmt_duration(status.uptime)
+        return fmt_uptime(status.uptime)
 
     def _rows(self) -> list[Row]:
         # the status column gets what the other columns leave, within reason
@@ -297,8 +297,8 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
                 self.read_info(name, self.profiles.get(name))
             self._render_info()
             self._render_banner()
-        self._selected_for_workers = name
-        self.feature_selection_changed(name)
+            self._selected_for_workers = name
+            self.feature_selection_changed(name)  # only on a change: it reads files
 
     def _on_screen(self) -> bool:
         """False while the app shuts down (a late snapshot has nowhere to go)."""

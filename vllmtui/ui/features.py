@@ -219,12 +219,27 @@ class FeatureMixin:
         if not self._on_screen():
             return
         self.gpu_snapshot, self.gpu_history = message.snapshot, message.history
-        try:
-            self.query_one("#gpu-panel").show(message.snapshot, message.history)
-        except NoMatches:
-            return
+        self._show_gpus()
         self._render_table()
         self._render_topbar()
+
+    def _tab_shown(self: VllmtuiApp, tab_id: str) -> bool:  # type: ignore[misc]
+        """Hidden panels are not re-rendered (cheaper idle); they catch up when shown."""
+        try:
+            return self.query_one(TabbedContent).active == tab_id
+        except NoMatches:
+            return False
+
+    def _show_gpus(self: VllmtuiApp) -> None:  # type: ignore[misc]
+        if self.gpu_snapshot is None or not self._tab_shown("tab-gpu"):
+            return
+        with contextlib.suppress(NoMatches):
+            self.query_one("#gpu-panel").show(self.gpu_snapshot, self.gpu_history)
+
+    def on_tabbed_content_tab_activated(self: VllmtuiApp, event: Any) -> None:  # type: ignore[misc]
+        self._show_gpus()
+        self._show_metrics()
+        self._show_tunnels()
 
     def on_metrics_snapshot_taken(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
         if not self._on_screen():
@@ -235,7 +250,7 @@ class FeatureMixin:
         self._render_table()
 
     def _show_metrics(self: VllmtuiApp) -> None:  # type: ignore[misc]
-        if not self.found.metrics:
+        if not self.found.metrics or not self._tab_shown("tab-metrics"):
             return
         name = self.selected
         status = self.status_of(name)
@@ -279,7 +294,7 @@ class FeatureMixin:
             self._side_poke.set()
 
     def _show_tunnels(self: VllmtuiApp) -> None:  # type: ignore[misc]
-        if not self.found.tunnels:
+        if not self.found.tunnels or not self._tab_shown("tab-tunnels"):
             return
         from vllmtui.laptop import laptop_command
 

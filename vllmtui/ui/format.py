@@ -34,6 +34,14 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{days}d{text}" if days else text
 
 
+def fmt_uptime(seconds: float | None) -> str:
+    """Like fmt_duration but to the minute after the first minute: the table then changes
+    (and is redrawn, over SSH too) once a minute instead of every second."""
+    if seconds is not None and 60 <= seconds < 3600:
+        return f"{int(seconds) // 60}m"
+    return fmt_duration(seconds)
+
+
 def state_words(status: ServerStatus, stop_progress: str | None = None) -> str:
     """The status column: state, phase and ETA while starting, the countdown while stopping."""
     if stop_progress is not None:

@@ -86,7 +86,8 @@ class LogView(ScrollView, can_focus=True):
         plain = [logs.clean_line(s) for s in shown]
         self._lines.extend(shown)
         self._plain.extend(plain)
-        self._width = max(self._width, max(len(p) for p in plain))
+        shown_plain = [self.scrub(p) for p in plain] if self.scrub else plain
+        self._width = max(self._width, max(len(p) for p in shown_plain))
         if self.problems_only:
             self._view.extend(start + i for i, p in enumerate(plain) if logs.is_problem_line(p))
         excess = len(self._lines) - self.max_lines

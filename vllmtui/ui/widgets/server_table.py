@@ -86,9 +86,11 @@ class ServerTable(DataTable[CellValue]):
             else:
                 for col in self._columns:
                     value = row.cells.get(col.key, "")
-                    if old.cells.get(col.key, "") != value:
+                    before = old.cells.get(col.key, "")
+                    if before != value:
                         self.update_cell(row.name, col.key, value, update_width=True)
-                        changed = True
+                        # a cell of another width may resize its column
+                        changed = changed or len(str(before)) != len(str(value))
             self._rows[row.name] = row
         # new rows were appended at the end: rebuild when that broke the wanted order
         if list(self._rows) != wanted:
