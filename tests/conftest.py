@@ -218,3 +218,17 @@ def vllm_server(vllm_runtime: Path, tmp_path_factory: pytest.TempPathFactory) ->
     server = start_vllm_server(tmp_path_factory.mktemp("vllm-shared"), "tiny-shared")
     yield server
     stop_vllm_server(server)
+
+
+def spawn_orphan(title: str = "VLLM::EngineCore", seconds: int = 300) -> int:
+    """A real orphan: a process titled like vLLM's whose parent exited, so it was reparented
+    (to pid 1 or a subreaper), as vLLM's engine is when its API server is SIGKILLed.
+    Returns its pid; the caller kills it."""
+    out = subprocess.run(
+        ["bash", "-c", f"(exec -a {title} sleep {seconds}) >/dev/null 2>&1 & echo $!"],
+        capture_output=True, text=True, check=True, start_new_session=True,
+    ).stdout
+    pid = int(out.strip())
+    wait_for(lambda: Path(f"/proc/{pid}/cmdline").exists()
+             and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()), 5, 0.02, "orphan")
+    return pid

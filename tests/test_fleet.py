@@ -267,3 +267,21 @@ def test_time_to_ready_comes_from_the_log_even_when_seen_late(
     assert status.state == "ready" and status.started is not None and status.time_to_ready is not None
     # vLLM's stamps have 1 s resolution: the recorded time is the log's, not this late look
     assert status.time_to_ready <= seen_in_file - status.started + 1.0
+
+
+def test_a_vllm_whose_parent_lives_is_never_an_orphan(fleet: Fleet) -> None:
+    # e.g. an offline `LLM()` script or a `vllm serve` run by hand: its engine's parent is alive
+    import sys
+
+    from conftest import spawn_orphan
+
+    child = subprocess.Popen(["VLLM::EngineCore", "-c", "import time; time.sleep(60)"], executable=sys.executable)
+    orphan = spawn_orphan()
+    try:
+        wait_for(lambda: procs.alive([child.pid]), 5, what="child")
+        found = [p.pid for p in fleet.orphans()]
+        assert orphan in found and child.pid not in found
+    finally:
+        child.kill()
+        child.wait()
+        os.kill(orphan, signal.SIGKILL)

@@ -10,6 +10,8 @@ the GPU machine (docs/gpu-and-plan.md).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,27 +104,29 @@ def standin_nvml_query(pids: dict[int, int], used: int = 60 * GiB) -> Callable[[
 
 
 def test_processes_map_to_their_server_and_orphans_come_first(settings: Settings, fake_server: int) -> None:
-    orphan = _titled("VLLM::Worker_TP0", new_session=True)  # its API server is "gone"
+    from conftest import spawn_orphan
+
+    orphan_pid = spawn_orphan("VLLM::Worker_TP0")  # reparented: its API server is gone
     other = _titled("python3", new_session=True)  # somebody else's job
     try:
-        wait_for(lambda: all(procs.alive([orphan.pid, other.pid])), what="helper processes")
-        query = standin_nvml_query({fake_server: 40_000, orphan.pid: 12_000, other.pid: 3_000})
+        wait_for(lambda: all(procs.alive([orphan_pid, other.pid])), what="helper processes")
+        query = standin_nvml_query({fake_server: 40_000, orphan_pid: 12_000, other.pid: 3_000})
         snap = read_gpus(Fleet(settings), query=query)
         assert snap.ok
         by_pid = {p.pid: p for p in snap.processes}
         assert by_pid[fake_server].server == "fake"
         assert by_pid[fake_server].command.startswith("VLLM::EngineCore")
-        assert by_pid[orphan.pid].orphan and by_pid[orphan.pid].server is None
+        assert by_pid[orphan_pid].orphan and by_pid[orphan_pid].server is None
         assert not by_pid[other.pid].orphan and by_pid[other.pid].owner == "other"
-        assert [p.pid for p in snap.unowned] == [orphan.pid, other.pid]
+        assert [p.pid for p in snap.unowned] == [orphan_pid, other.pid]
         usage = snap.usage_by_server()["fake"]
         assert usage.gpus == (0,) and usage.memory == 40_000 << 20 and usage.pids == (fake_server,)
         assert "1 ORPHAN(S)" in snap.summary()
         assert snap.to_json()["hint"] and "vllmtui reap" in snap.to_json()["hint"]
     finally:
-        for proc in (orphan, other):
-            proc.kill()
-            proc.wait()
+        os.kill(orphan_pid, signal.SIGKILL)
+        other.kill()
+        other.wait()
 
 
 def test_fit_check_names_the_process_holding_the_gpu(settings: Settings, fake_server: int) -> None:
@@ -137,6 +141,8 @@ def test_fit_check_names_the_process_holding_the_gpu(settings: Settings, fake_se
     assert len(warnings) == 1
     assert warnings[0].startswith("GPU 0 has 19.65 GiB free but gpu_memory_utilization 0.92 asks for")
     assert f"pid {fake_server} VLLM::EngineCore (58.59 GiB, server fake)" in warnings[0]
+    # `vllmtui plan fake` while fake runs: its own memory is no obstacle (seen on the H100 run)
+    assert fitcheck.live_warnings(plan, snap, own_server="fake") == []
 
 
 def test_history_keeps_the_last_minutes() -> None:

@@ -275,11 +275,12 @@ async def test_a_attach_without_a_terminal_says_how(settings, standin_profile):
 async def test_R_names_the_orphans_before_reaping(settings):  # noqa: N802
     """An orphaned engine (a real process titled like vLLM's, in no server): R lists it.
     The test answers n: on a shared machine `y` would also kill other people's orphans."""
-    import subprocess
-    import sys
+    import os
+    import signal
 
-    orphan = subprocess.Popen(["VLLM::EngineCore", "-c", "import time; time.sleep(600)"],
-                              executable=sys.executable)
+    from conftest import spawn_orphan
+
+    orphan_pid = spawn_orphan("VLLM::EngineCore")  # reparented, as after a killed API server
     try:
         app = VllmtuiApp(settings, FROZEN)
         async with app.run_test(size=(120, 30)) as pilot:
@@ -287,9 +288,8 @@ async def test_R_names_the_orphans_before_reaping(settings):  # noqa: N802
             await pilot.press("R")
             dialog = await until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen,
                                  what="the reap dialog")
-            assert f"{orphan.pid} (VLLM::EngineCore" in dialog.body
+            assert f"{orphan_pid} (VLLM::EngineCore" in dialog.body
             await pilot.press("n")
-            assert orphan.poll() is None
+            assert os.path.exists(f"/proc/{orphan_pid}")
     finally:
-        orphan.kill()
-        orphan.wait()
+        os.kill(orphan_pid, signal.SIGKILL)

@@ -156,7 +156,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     logged, run_dir = logged_figures(settings, loaded.profile.name)
     live: list[str] = []
     if target.source == "live":
-        live = fitcheck.live_warnings(plan, read_gpus(Fleet(settings)))
+        live = fitcheck.live_warnings(plan, read_gpus(Fleet(settings)), own_server=loaded.profile.name)
     if args.json:
         data: dict[str, Any] = plan.to_json()
         data["vllm_logged"] = logged.to_json() if run_dir else None

@@ -124,9 +124,11 @@ def used_gpus(plan: Plan) -> list[int]:
     return list(range(plan.inputs.tensor_parallel * plan.inputs.pipeline_parallel))
 
 
-def live_warnings(plan: Plan, snapshot: GpuSnapshot) -> list[str]:
+def live_warnings(plan: Plan, snapshot: GpuSnapshot, own_server: str | None = None) -> list[str]:
     """Compare the live GPUs with what the profile asks for. vLLM refuses to start when a
-    GPU's free memory is below gpu_memory_utilization x its total; name who holds it."""
+    GPU's free memory is below gpu_memory_utilization x its total; name who holds it.
+    `own_server`: the profile's own running server, whose memory counts as free (the GPU run
+    showed `plan` of a running server blaming the server itself)."""
     out: list[str] = []
     if plan.inputs.device == "cpu" or not snapshot.ok:
         return out
@@ -144,9 +146,13 @@ def live_warnings(plan: Plan, snapshot: GpuSnapshot) -> list[str]:
         if gpu.memory_total is None or gpu.memory_free is None:
             continue
         wanted = int(gpu.memory_total * plan.inputs.gpu_memory_utilization)
-        if gpu.memory_free >= wanted:
+        own = sum(p.memory or 0 for p in gpu.processes if own_server and p.server == own_server)
+        if gpu.memory_free + own >= wanted:
             continue
-        holders = sorted(gpu.processes, key=lambda p: -(p.memory or 0))
+        holders = sorted(
+            (p for p in gpu.processes if not (own_server and p.server == own_server)),
+            key=lambda p: -(p.memory or 0),
+        )
         named = (
             "; ".join(
                 f"pid {p.pid} {p.command.split(' ')[0]} ({gib(p.memory)}"

@@ -94,11 +94,16 @@ def tree_of(root_pid: int, processes: list[ProcInfo] | None = None) -> list[Proc
     return sorted(found.values(), key=lambda p: p.pid)
 
 
+# What an orphan's parent becomes: init, or a subreaper that adopts orphans
+_ADOPTERS = ("init", "systemd", "tini", "dumb-init", "catatonit", "s6-svscan", "runit")
+
+
 def orphans(owned_pids: set[int], processes: list[ProcInfo] | None = None) -> list[ProcInfo]:
-    """Orphaned vLLM processes: a `VLLM::` process in no live server's tree whose parent is
-    not a vLLM process (its API server died), plus everything below it. A vLLM the user runs
-    by hand outside vllmtui is not an orphan. Other users' processes are left alone unless
-    running as root."""
+    """Orphaned vLLM processes: a `VLLM::` process in no live server's tree that was
+    reparented (its parent is pid 1 or a subreaper such as systemd), plus everything below it.
+    A vLLM whose parent still lives is somebody's running job (a `vllm serve` by hand, an
+    offline `LLM()` script) and is never an orphan. Other users' processes are left alone
+    unless running as root."""
     procs = processes if processes is not None else all_processes()
     by_pid = {p.pid: p for p in procs}
     me = os.getuid()
@@ -107,7 +112,8 @@ def orphans(owned_pids: set[int], processes: list[ProcInfo] | None = None) -> li
         if p.pid in owned_pids or not p.command.startswith(VLLM_TITLE_PREFIX):
             continue
         parent = by_pid.get(p.ppid)
-        if parent is not None and parent.is_vllm:
+        adopted = p.ppid <= 1 or parent is None or os.path.basename(parent.title) in _ADOPTERS
+        if not adopted:
             continue
         if me != 0:
             try:
