@@ -3,6 +3,7 @@ the stand-in server, and the real vLLM (CPU) runtime for the end-to-end suite.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -205,10 +206,8 @@ def stop_vllm_server(server: VllmServer) -> None:
     from vllmtui.fleet import Fleet
 
     fleet = Fleet(server.settings)
-    try:
+    with contextlib.suppress(Exception):  # teardown must go on
         fleet.stop(server.name, force=True)
-    except Exception:  # noqa: BLE001 - teardown must go on
-        pass
     subprocess.run(["tmux", "-L", str(server.settings.tmux_socket), "kill-server"], capture_output=True)
 
 
