@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-test-deps.sh
 bash scripts/setup.sh --dev
 .venv/bin/vllmtui demo-model >/dev/null
+echo "lint: ruff and mypy"
+.venv/bin/ruff check .
+.venv/bin/mypy vllmtui
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import wait_for
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

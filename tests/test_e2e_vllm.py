@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
 from conftest import ROOT, free_port, wait_for
+
 from vllmtui import procs
 from vllmtui.settings import Settings
 

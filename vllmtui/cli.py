@@ -269,8 +269,12 @@ def cmd_reap(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     history = runs.runs_of(settings, args.name, limit=args.limit)
     if args.json:
-        print(json.dumps([{"dir": str(r.path), "started": r.started, "time_to_ready": r.time_to_ready,
-                           "exit": r.exit, "vllm_version": r.launch.get("vllm_version")} for r in history], indent=2))
+        rows = [
+            {"dir": str(r.path), "started": r.started, "time_to_ready": r.time_to_ready,
+             "exit": r.exit, "vllm_version": r.launch.get("vllm_version")}
+            for r in history
+        ]
+        print(json.dumps(rows, indent=2))
         return 0
     for r in history:
         ended = r.exit.get("how") if r.exit else "-"

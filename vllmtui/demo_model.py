@@ -234,7 +234,7 @@ def ensure_demo_model(
 
             raise VllmtuiError(
                 f"generating the demo model with {python} failed: {result.stderr.strip()[-500:]}"
-            )
+            ) from None
         if not dest.exists():
             os.replace(tmp, dest)
         return dest
@@ -254,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
     parser.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
-    parser.add_argument("--from-config", type=Path, help="a published config.json to copy the architecture of")
+    parser.add_argument(
+        "--from-config", type=Path, help="a published config.json to copy the architecture of"
+    )
     args = parser.parse_args(argv)
     write_demo_model(args.dest, args.shape, args.from_config)
     print(args.dest)
