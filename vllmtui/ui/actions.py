@@ -26,6 +26,7 @@ class ProfileActions:
     """a (attach), e (edit), d (duplicate)."""
 
     _select_after_reload: str | None = None
+    _info_key: tuple[str, str, str | None] | None = None
 
     def _foreground(self: VllmtuiApp, job: Callable[[], object]) -> object:  # type: ignore[misc]
         """Run `job` with the terminal handed over (App.suspend)."""
@@ -104,7 +105,7 @@ class ProfileActions:
         )
 
     @work(thread=True, group="actions")
-    def duplicate_profile(self: VllmtuiApp, loaded: LoadedProfile, new_name: str) -> None:  # type: ignore[misc]
+    def duplicate_profile(self: VllmtuiApp, loaded: LoadedProfile, new_name: str) -> None:
         try:
             copy = profile_ops.duplicate(self.settings, loaded, new_name)
         except VllmtuiError as exc:
@@ -131,7 +132,7 @@ class ProfileActions:
         self.read_orphans()
 
     @work(thread=True, group="actions")
-    def read_orphans(self: VllmtuiApp) -> None:  # type: ignore[misc]
+    def read_orphans(self: VllmtuiApp) -> None:
         try:
             found = self.fleet.orphans()
         except Exception as exc:  # noqa: BLE001 - shown, never raised into the UI
@@ -158,7 +159,7 @@ class ProfileActions:
         self.push_screen(ConfirmDialog("Reap orphaned vLLM processes?", body, yes="Kill"), answered)
 
     @work(thread=True, group="actions")
-    def reap_orphans(self: VllmtuiApp) -> None:  # type: ignore[misc]
+    def reap_orphans(self: VllmtuiApp) -> None:
         try:
             killed, left = self.fleet.reap()
         except Exception as exc:  # noqa: BLE001 - shown, never raised into the UI

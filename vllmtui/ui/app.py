@@ -49,7 +49,7 @@ from vllmtui.ui.widgets.info_panel import InfoPanel, info_text
 from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.widgets.server_table import Row, ServerTable
 
-LOG_POLL = 0.2
+LOG_POLL = 0.25
 PROFILE_RELOAD = 5.0
 
 
@@ -72,9 +72,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding(k.key, k.action, k.label, show=k.footer) for k in KEYS]
 
-    def __init__(
-        self, settings: Settings, display: Display | None = None, fleet: Fleet | None = None
-    ):
+    def __init__(self, settings: Settings, display: Display | None = None, fleet: Fleet | None = None):
         super().__init__()
         self.settings = settings
         self.view = display or Display()
@@ -107,9 +105,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
             with TabPane("Log", id="tab-log"), Vertical():
                 yield Static(id="log-banner")
                 yield LogView(id="log")
-                yield Input(
-                    placeholder="search the log; Enter finds, Escape closes", id="search"
-                )
+                yield Input(placeholder="search the log; Enter finds, Escape closes", id="search")
             with TabPane("Info", id="tab-info"):
                 yield InfoPanel(id="info")
             for tab_id, title, widget in features.panels(self.found):
@@ -180,9 +176,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
                 "port": str(status.port or ""),
                 "uptime": self._uptime(status),
                 "model": loaded.profile.model if loaded else "",
-                "gpus": ",".join(map(str, loaded.profile.gpus))
-                if loaded and loaded.profile.gpus
-                else "-",
+                "gpus": ",".join(map(str, loaded.profile.gpus)) if loaded and loaded.profile.gpus else "-",
             }
             cells.update(self.feature_cells(status))
             rows.append(Row(name, cells))
@@ -191,9 +185,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
                 continue
             first = bad.error.problems[0] if bad.error.problems else "invalid"
             first = first.split(": ", 1)[-1]
-            rows.append(
-                Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")})
-            )
+            rows.append(Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")}))
         return rows
 
     def _render_table(self) -> None:
@@ -271,9 +263,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
             if status is None or status.session is None:
                 self.stop_progress.pop(name, None)
         self._render_table()
-        if self._select_after_reload and self.query_one(ServerTable).select(
-            self._select_after_reload
-        ):
+        if self._select_after_reload and self.query_one(ServerTable).select(self._select_after_reload):
             self._select_after_reload = None
         self._render_topbar()
         self._selection_changed()
@@ -372,10 +362,12 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
                 severity="warning",
             )
             return
-        self.push_screen(
-            PickDialog("Start which profile?", choices),
-            lambda picked: self.start_server(picked) if picked else None,
-        )
+
+        def picked(name: str | None) -> None:
+            if name:
+                self.start_server(name)
+
+        self.push_screen(PickDialog("Start which profile?", choices), picked)
 
     @work(thread=True, group="actions")
     def start_server(self, name: str) -> None:
@@ -403,9 +395,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
         self.refresh_now()
 
     def on_start_refused(self, message: StartRefused) -> None:
-        self.push_screen(
-            MessageDialog(f"{message.name}: not started (nothing was started)", message.message)
-        )
+        self.push_screen(MessageDialog(f"{message.name}: not started (nothing was started)", message.message))
         self.refresh_now()
 
     # ---------------------------------------------------------------- stop / restart
@@ -436,12 +426,11 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
 
     @work(thread=True, group="actions")
     def stop_server(self, name: str, force: bool, restart: bool = False) -> None:
+        def progress(text: str) -> None:
+            self.post_message(StopProgressed(name, text))
+
         try:
-            result = self.fleet.stop(
-                name,
-                force=force,
-                on_progress=lambda text: self.post_message(StopProgressed(name, text)),
-            )
+            result = self.fleet.stop(name, force=force, on_progress=progress)
         except VllmtuiError as exc:
             self.post_message(ServerStopped(name, None, str(exc), restart))
             return
@@ -459,9 +448,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
         if message.error:
             self.notify(message.error, severity="error")
         elif message.result is not None:
-            self.notify(
-                message.result.summary(), severity="error" if message.result.left else "information"
-            )
+            self.notify(message.result.summary(), severity="error" if message.result.left else "information")
         self.refresh_now()
         self._render_table()
 
@@ -480,8 +467,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
     def on_force_targets_read(self, message: ForceTargetsRead) -> None:
         name = message.name
         targets = (
-            "\n".join(f"  {t}" for t in message.targets)
-            or "  (no live process; the session is removed)"
+            "\n".join(f"  {t}" for t in message.targets) or "  (no live process; the session is removed)"
         )
         body = (
             f"Force-stop {name}: SIGKILL, no graceful shutdown. This kills:\n{targets}\n"
@@ -525,7 +511,7 @@ class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
     def action_help(self) -> None:
         self.push_screen(MessageDialog("vllmtui keys", help_text(), error=False))
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[override]
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key in KEYS:
             yield SystemCommand(

@@ -52,8 +52,8 @@ TABS: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 GPU_POLL = 2.0
-METRICS_OTHERS = 5.0  # servers not selected are scraped this often (the selected one: 1 s)
-SIDE_POLL = 3.0  # tunnels and last probes
+METRICS_OTHERS = 10.0  # servers not selected are scraped this often (the selected one: 1 s)
+SIDE_POLL = 5.0  # tunnels and last probes
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,10 @@ class FeatureMixin:
         self._render_table()
         self._render_topbar()
 
+    def _widget(self: VllmtuiApp, widget_id: str) -> Any:  # type: ignore[misc]
+        """A feature panel by id (typed Any: its module is imported only when installed)."""
+        return self.query_one(f"#{widget_id}")
+
     def _tab_shown(self: VllmtuiApp, tab_id: str) -> bool:  # type: ignore[misc]
         """Hidden panels are not re-rendered (cheaper idle); they catch up when shown."""
         try:
@@ -234,7 +238,7 @@ class FeatureMixin:
         if self.gpu_snapshot is None or not self._tab_shown("tab-gpu"):
             return
         with contextlib.suppress(NoMatches):
-            self.query_one("#gpu-panel").show(self.gpu_snapshot, self.gpu_history)
+            self._widget("gpu-panel").show(self.gpu_snapshot, self.gpu_history)
 
     def on_tabbed_content_tab_activated(self: VllmtuiApp, event: Any) -> None:  # type: ignore[misc]
         self._show_gpus()
@@ -244,10 +248,12 @@ class FeatureMixin:
     def on_metrics_snapshot_taken(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
         if not self._on_screen():
             return
+        before = self.metrics.get(message.name)
         self.metrics[message.name] = message.snapshot
         if message.name == self.selected:
             self._show_metrics()
-        self._render_table()
+        if before is None or before.stale != message.snapshot.stale or not message.snapshot.stale:
+            self._render_table()  # a stale reading after a stale one changes no cell
 
     def _show_metrics(self: VllmtuiApp) -> None:  # type: ignore[misc]
         if not self.found.metrics or not self._tab_shown("tab-metrics"):
@@ -255,7 +261,7 @@ class FeatureMixin:
         name = self.selected
         status = self.status_of(name)
         try:
-            panel = self.query_one("#metrics-panel")
+            panel = self._widget("metrics-panel")
         except NoMatches:
             return
         if name is None or status is None:
@@ -278,9 +284,9 @@ class FeatureMixin:
             self._render_table()
         elif message.kind == "probes-latest" and data.get("name") == self.selected:
             try:
-                self.query_one("#probe-panel").show_server(data["name"], data["latest"])
+                self._widget("probe-panel").show_server(data["name"], data["latest"])
                 if data.get("snippets") is not None:
-                    self.query_one("#probe-panel").show_snippets(data["snippets"])
+                    self._widget("probe-panel").show_snippets(data["snippets"])
             except NoMatches:
                 pass
         elif message.kind == "tunnel-toggled":
@@ -306,7 +312,7 @@ class FeatureMixin:
             except Exception:  # noqa: BLE001 - the panel shows the tunnels without it
                 laptop = None
         with contextlib.suppress(NoMatches):
-            self.query_one("#tunnels-panel").show(self.tunnel_statuses, laptop)
+            self._widget("tunnels-panel").show(self.tunnel_statuses, laptop)
 
     # ------------------------------------------------------------ hooks from the app
 
@@ -385,7 +391,7 @@ class FeatureMixin:
             self.notify("a probe is running already", severity="warning")
             return
         self.query_one(TabbedContent).active = "tab-probe"
-        panel = self.query_one("#probe-panel")
+        panel = self._widget("probe-panel")
         panel.show_server(name, panel.latest if panel.server == name else {})
         panel.probe_started(kind)
         self._probe_cancel = threading.Event()
@@ -396,20 +402,17 @@ class FeatureMixin:
         from vllmtui.probe_target import probe_server
         from vllmtui.ui.widgets.probe_panel import ProbeFinished, ProbeTextReceived
 
-        result = probe_server(
-            self.settings,
-            name,
-            kind,
-            on_text=lambda piece: self.post_message(ProbeTextReceived(name, kind, piece)),
-            cancel=cancel,
-        )
+        def on_text(piece: str) -> None:
+            self.post_message(ProbeTextReceived(name, kind, piece))
+
+        result = probe_server(self.settings, name, kind, on_text=on_text, cancel=cancel)
         self.post_message(ProbeFinished(result))
 
     def on_probe_text_received(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
         if not self._on_screen():
             return
         try:
-            panel = self.query_one("#probe-panel")
+            panel = self._widget("probe-panel")
         except NoMatches:
             return
         if panel.server == message.server:
@@ -421,7 +424,7 @@ class FeatureMixin:
         self._probe_cancel = None
         result = message.result
         try:
-            self.query_one("#probe-panel").show(result)
+            self._widget("probe-panel").show(result)
         except NoMatches:
             return
         ok = getattr(result, "ok", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
@@ -121,7 +122,7 @@ class ProfileDuplicated(Message):
 class FeatureRead(Message):
     """A feature worker's reading (`kind`: side, probes-latest, tunnel-toggled)."""
 
-    def __init__(self, kind: str, data: dict[str, object]) -> None:
+    def __init__(self, kind: str, data: dict[str, Any]) -> None:
         super().__init__()
         self.kind = kind
         self.data = data

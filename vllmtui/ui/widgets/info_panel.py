@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -74,7 +75,7 @@ def info_text(
 class InfoPanel(VerticalScroll):
     """Shows `info_text` for the selected server."""
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="info-body")
 
     def show(self, text: Text) -> None:

@@ -9,6 +9,7 @@ and jumps to the first error.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -52,7 +53,8 @@ class LogView(ScrollView, can_focus=True):
         self.search: str | None = None
         self.match: int | None = None
         self._cache: dict[int, Text] = {}
-        self.scrub = None  # optional str -> str applied to what is shown (tests)
+        # optional str -> str applied to what is shown (tests freeze pids and times)
+        self.scrub: Callable[[str], str] | None = None
         self.empty_text = "no log yet"
 
     # ---------------------------------------------------------------- content
