@@ -26,6 +26,22 @@ async def test_every_feature_tab_has_its_place(settings):
             await pilot.pause()
             assert app.query_one("#detail").active == tab_id
         assert app.found.gpu and app.found.metrics and app.found.probes and app.found.tunnels
+        assert app.found.plan and app.found.bench
+
+
+async def test_plan_and_bench_tabs_follow_the_selection(settings, standin_profile):
+    standin_profile("planned")
+    app = VllmtuiApp(settings, FROZEN)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.state_of("planned") == "stopped", what="the table")
+        app.query_one("#detail").active = "tab-plan"
+        view = app.query_one("#plan-view")
+        # the stand-in's model has no config.json: the plan says why, naming the model
+        await until(pilot, lambda: view.message is not None, what="a plan")
+        assert view.message.name == "planned" and "config.json" in (view.message.error or "")
+        app.query_one("#detail").active = "tab-bench"
+        await until(pilot, lambda: app.query_one("#bench-view").server == "planned",
+                    what="the bench view on the selected server")
 
 
 async def test_c_runs_a_chat_probe_and_shows_its_result(settings, standin_profile):

@@ -44,6 +44,7 @@ from vllmtui.ui.messages import (
     StatusesRead,
     StopProgressed,
 )
+from vllmtui.ui.plan_bench import PlanBenchMixin
 from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog
 from vllmtui.ui.widgets.info_panel import InfoPanel, info_text
 from vllmtui.ui.widgets.log_view import LogView
@@ -64,7 +65,7 @@ class Display:
     gpu_summary: str | None = None
 
 
-class VllmtuiApp(features.FeatureMixin, ProfileActions, LogKeys, App[int]):
+class VllmtuiApp(features.FeatureMixin, PlanBenchMixin, ProfileActions, LogKeys, App[int]):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels), keys."""
 
     TITLE = "vllmtui"

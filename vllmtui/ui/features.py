@@ -50,6 +50,18 @@ TABS: tuple[tuple[str, str, str, str], ...] = (
         "vllmtui.ui.widgets.tunnels_panel",
         "SSH tunnels (T) come with the tunnels issue",
     ),
+    (
+        "tab-plan",
+        "Plan",
+        "vllmtui.ui.widgets.plan_view",
+        "the memory plan comes with the GPU planner",
+    ),
+    (
+        "tab-bench",
+        "Bench",
+        "vllmtui.ui.widgets.bench_view",
+        "benchmarks come with the metrics and bench issue",
+    ),
 )
 GPU_POLL = 2.0
 METRICS_OTHERS = 10.0  # servers not selected are scraped this often (the selected one: 1 s)
@@ -64,6 +76,8 @@ class Features:
     metrics: bool = False
     probes: bool = False
     tunnels: bool = False
+    plan: bool = False
+    bench: bool = False
 
 
 def _has(module: str) -> bool:
@@ -93,7 +107,7 @@ def table_columns(found: Features) -> tuple[Column, ...]:
 
 
 def panels(found: Features) -> Iterator[tuple[str, str, Widget]]:
-    flags = (found.gpu, found.metrics, found.probes, found.tunnels)
+    flags = (found.gpu, found.metrics, found.probes, found.tunnels, found.plan, found.bench)
     for (tab_id, title, _module, what), on in zip(TABS, flags, strict=True):
         yield tab_id, title, (_panel(tab_id) if on else FeatureMissing(title, what, id=f"{tab_id}-missing"))
 
@@ -113,9 +127,17 @@ def _panel(tab_id: str) -> Widget:
         from vllmtui.ui.widgets.probe_panel import ProbePanel
 
         return ProbePanel(id="probe-panel")
-    from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
+    if tab_id == "tab-tunnels":
+        from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
 
-    return TunnelsPanel(id="tunnels-panel")
+        return TunnelsPanel(id="tunnels-panel")
+    if tab_id == "tab-plan":
+        from vllmtui.ui.widgets.plan_view import PlanView
+
+        return PlanView(id="plan-view")
+    from vllmtui.ui.widgets.bench_view import BenchView
+
+    return BenchView(id="bench-view")
 
 
 def _base_url(status: ServerStatus) -> str | None:
@@ -244,6 +266,7 @@ class FeatureMixin:
         self._show_gpus()
         self._show_metrics()
         self._show_tunnels()
+        self.plan_bench_follow()
 
     def on_metrics_snapshot_taken(self: VllmtuiApp, message: Any) -> None:  # type: ignore[misc]
         if not self._on_screen():
@@ -289,6 +312,8 @@ class FeatureMixin:
                     self._widget("probe-panel").show_snippets(data["snippets"])
             except NoMatches:
                 pass
+        elif message.kind == "bench-reports":
+            self.bench_reports_read(data)
         elif message.kind == "tunnel-toggled":
             if data.get("error"):
                 self.notify(data["error"], severity="error")
@@ -354,6 +379,7 @@ class FeatureMixin:
     def feature_selection_changed(self: VllmtuiApp, name: str | None) -> None:  # type: ignore[misc]
         self._show_metrics()
         self._show_tunnels()
+        self.plan_bench_follow()
         if self.found.probes:
             status = self.status_of(name)
             self.run_worker(
