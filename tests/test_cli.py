@@ -58,10 +58,12 @@ def test_start_status_logs_stop_cycle(run_cli: Cli, standin_profile: Callable[..
     again = run_cli("start", "srv")
     assert again.returncode == 1 and "srv is already running (tmux session vllmtui-srv)" in again.stderr
     status = json.loads(run_cli("status", "--json", check=True).stdout)
-    (srv,) = status["servers"]
+    # the shipped profiles (./profiles) are listed too, stopped
+    (srv,) = [s for s in status["servers"] if s["name"] == "srv"]
     assert srv["state"] == "ready" and srv["session"] == "vllmtui-srv"
     text = run_cli("status", check=True).stdout
-    assert text.splitlines()[1].startswith("srv ") and " ready " in text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("srv ")]
+    assert " ready " in line
     logs = run_cli("logs", "srv", "-n", "2", check=True).stdout.splitlines()
     assert logs[-1] == "INFO:     Application startup complete."
     stop = run_cli("stop", "srv", check=True)
