@@ -19,24 +19,12 @@ from typing import Any
 from vllmtui import __version__, demo_model, logs, runs
 from vllmtui.errors import ProfileError, UsageError, VllmtuiError
 from vllmtui.fleet import Fleet, ServerStatus, session_name
+from vllmtui.humanize import fmt_duration
 from vllmtui.launch import preflight, register_runtime, registered_runtimes, resolve
 from vllmtui.profiles import discover, find_profile, parse_set_options, port_clashes
 from vllmtui.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600}h{rest % 3600 // 60:02d}m"
-    return f"{days}d{text}" if days else text
 
 
 def state_text(status: ServerStatus) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from vllmtui.fleet import ServerStatus
+from vllmtui.humanize import fmt_duration
 
 # Colour names from the 16-colour ANSI palette, so a basic terminal shows them as meant;
 # every state is also spelled out, so colour is never the only signal.
@@ -18,20 +19,6 @@ STATE_STYLES = {
     "crashed": "bold red",
     "invalid": "red",
 }
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """12s, 3m05s, 2h10m, 1d3h05m; '-' when unknown."""
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600}h{rest % 3600 // 60:02d}m"
-    return f"{days}d{text}" if days else text
 
 
 def fmt_uptime(seconds: float | None) -> str:
