@@ -126,6 +126,7 @@ class VllmtuiApp(features.FeatureMixin, PlanBenchMixin, ProfileActions, LogKeys,
     def on_unmount(self) -> None:
         self._poke.set()
         self._side_poke.set()
+        self._gpu_poke.set()
         if self._probe_cancel is not None:
             self._probe_cancel.set()
 

@@ -63,7 +63,8 @@ TABS: tuple[tuple[str, str, str, str], ...] = (
         "benchmarks come with the metrics and bench issue",
     ),
 )
-GPU_POLL = 2.0
+GPU_POLL = 2.0  # while the GPU tab is shown
+GPU_POLL_HIDDEN = 5.0  # otherwise (header and table cells); a reading walks every process
 METRICS_OTHERS = 10.0  # servers not selected are scraped this often (the selected one: 1 s)
 SIDE_POLL = 5.0  # tunnels and last probes
 
@@ -159,6 +160,8 @@ class FeatureMixin:
         self.last_probes: dict[str, Any] = {}
         self.tunnel_statuses: list[Any] = []
         self._probe_cancel: threading.Event | None = None
+        self._gpu_poke = threading.Event()
+        self._gpu_tab_shown = False
 
     def _feature_start(self: VllmtuiApp) -> None:  # type: ignore[misc]
         if self.found.gpu:
@@ -180,7 +183,8 @@ class FeatureMixin:
             snapshot = read_gpus(self.fleet)
             history = history.add(snapshot)
             self.post_message(GpuSnapshotTaken(snapshot, history))
-            time.sleep(GPU_POLL)
+            self._gpu_poke.wait(GPU_POLL if self._gpu_tab_shown else GPU_POLL_HIDDEN)
+            self._gpu_poke.clear()
 
     def _poll_metrics(self: VllmtuiApp) -> None:  # type: ignore[misc]
         from vllmtui.metrics import MetricsPoller
@@ -263,6 +267,9 @@ class FeatureMixin:
             self._widget("gpu-panel").show(self.gpu_snapshot, self.gpu_history)
 
     def on_tabbed_content_tab_activated(self: VllmtuiApp, event: Any) -> None:  # type: ignore[misc]
+        self._gpu_tab_shown = self._tab_shown("tab-gpu")
+        if self._gpu_tab_shown:
+            self._gpu_poke.set()  # a fresh reading now
         self._show_gpus()
         self._show_metrics()
         self._show_tunnels()
