@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import httpcore
 import httpx
 
 from vllmtui.errors import UsageError, VllmtuiError
@@ -224,8 +225,93 @@ def parse_stream(start: float, chunks: Sequence[tuple[float, bytes]], prompt_len
     )
 
 
+class _CorkedStream(httpcore.AsyncNetworkStream):
+    """An asyncio socket for httpcore that holds what is written until the next read, so a
+    request's headers and body leave in one `send`. httpcore writes them separately; on
+    loopback each `send` runs the server's side of TCP and wakes its process inside the
+    syscall, and on a busy box (the CPU vLLM server spinning on every core) the client
+    loses the CPU there. No anyio cancel scope per read either: one asyncio timer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._pending: list[bytes] = []
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            if self._pending:
+                self._writer.write(b"".join(self._pending))
+                self._pending.clear()
+            if timeout is None:
+                return await self._reader.read(max_bytes)
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self._pending.append(buffer)
+
+    async def aclose(self) -> None:
+        self._pending.clear()
+        self._writer.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # the pool's keep-alive check: readable while idle = closed
+            return self._reader.at_eof() or bool(getattr(self._reader, "_buffer", b""))
+        return self._writer.get_extra_info(
+            {"client_addr": "sockname", "server_addr": "peername"}.get(info, info))
+
+
+class _CorkedBackend(httpcore.AsyncNetworkBackend):
+    """Plain-TCP asyncio connections as `_CorkedStream`s (the bench only speaks http://)."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, local_addr=(local_address, 0) if local_address else None,
+                    limit=2**20)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        return _CorkedStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _client(limits: httpx.Limits, timeout: httpx.Timeout, https: bool) -> httpx.AsyncClient:
+    """One AsyncClient; for http:// its pool runs on `_CorkedBackend`."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if not https:
+        transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001 (httpx takes no backend)
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, network_backend=_CorkedBackend())
+    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """A finished stream, not yet parsed: parsing waits until the level's clock has stopped,
+    so that no JSON is decoded while other requests are streaming."""
+
+    start: float
+    chunks: list[tuple[float, bytes]]
+    prompt_len: int
+
+    def result(self) -> RequestResult:
+        return parse_stream(self.start, self.chunks, self.prompt_len)
+
+
 async def _request(client: httpx.AsyncClient, url: str, body: bytes,
-                   headers: dict[str, str], prompt_len: int) -> RequestResult:
+                   headers: dict[str, str], prompt_len: int) -> RequestResult | _Streamed:
     perf = time.perf_counter
     chunks: list[tuple[float, bytes]] = []
     append = chunks.append
@@ -241,7 +327,7 @@ async def _request(client: httpx.AsyncClient, url: str, body: bytes,
     except httpx.HTTPError as exc:
         return RequestResult(False, prompt_len, start_time=start,
                              error=f"{type(exc).__name__}: {exc}"[:200])
-    return parse_stream(start, chunks, prompt_len)
+    return _Streamed(start, chunks, prompt_len)
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
@@ -322,7 +408,7 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
     rng = random.Random(cfg.seed + 1)
     finished = 0
 
-    async def limited(body: bytes) -> RequestResult:
+    async def limited(body: bytes) -> RequestResult | _Streamed:
         nonlocal finished
         if sem is None:
             result = await _request(client, url, body, headers, cfg.input_len)
@@ -337,7 +423,7 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
     bodies = [json.dumps(_payload(cfg, prompt)).encode() for prompt in prompts]  # before the clock
     start = time.perf_counter()
     deadline = start + cfg.max_duration
-    tasks: list[asyncio.Task[RequestResult]] = []
+    tasks: list[asyncio.Task[RequestResult | _Streamed]] = []
     due = start
     for body in bodies:
         if math.isfinite(cfg.request_rate):
@@ -350,7 +436,7 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
             theta = 1.0 / (cfg.request_rate * cfg.burstiness)
             due += rng.gammavariate(cfg.burstiness, theta)
         tasks.append(asyncio.create_task(limited(body)))
-    pending: set[asyncio.Task[RequestResult]] = set(tasks)
+    pending: set[asyncio.Task[RequestResult | _Streamed]] = set(tasks)
     while pending and not (cancel is not None and cancel.is_set()):
         left = deadline - time.perf_counter()
         if left <= 0:
@@ -362,7 +448,8 @@ async def run_level(client: httpx.AsyncClient, cfg: BenchConfig, prompts: Sequen
     results: list[RequestResult] = []
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is None:
-            results.append(task.result())
+            done = task.result()
+            results.append(done.result() if isinstance(done, _Streamed) else done)
         else:
             task.cancel()
             results.append(RequestResult(False, cfg.input_len, error=why))
@@ -387,7 +474,7 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
         if progress is not None:
             progress(BenchProgress(phase, level, levels, conc, done, total))
 
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
+    async with _client(limits, timeout, cfg.base_url.startswith("https:")) as client:
         report("prompts", 0, cfg.concurrency[0], 0, cfg.num_prompts)
         try:
             prompts = await make_prompts(client, cfg)
