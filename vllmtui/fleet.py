@@ -176,6 +176,7 @@ class Fleet:
         self.settings = settings
         self.tmux = tmux or Tmux(settings.tmux_socket)
         self._logs: dict[Path, tuple[int, logs.LogState]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ reading
 
@@ -272,8 +273,11 @@ class Fleet:
             jobs.append((name, sess, False, None, None))
         if not jobs:
             return []
-        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
-            return list(pool.map(lambda job: self._status(*job), jobs))
+        if len(jobs) == 1:
+            return [self._status(*jobs[0])]
+        if self._pool is None:  # kept: a poller calls this every second
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vllmtui-status")
+        return list(self._pool.map(lambda job: self._status(*job), jobs))
 
     def status(self, loaded: LoadedProfile) -> ServerStatus:
         p = loaded.profile
