@@ -49,7 +49,27 @@ def tmux_socket() -> Iterator[str]:
     """A tmux server of this test's own; killed (with every session) afterwards."""
     name = f"vllmtui-test-{uuid.uuid4().hex[:10]}"
     yield name
-    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    kill_tmux_server(name)
+
+
+def kill_tmux_server(socket_name: str, timeout: float = 15.0) -> None:
+    """Kill a test's tmux server and wait until every process its panes ran is gone, so the
+    next test can bind the same ports (fixed ports are on snapshot screens)."""
+    import signal as _signal
+
+    from vllmtui import procs
+
+    panes = subprocess.run(["tmux", "-L", socket_name, "list-panes", "-a", "-F", "#{pane_pid}"],
+                           capture_output=True, text=True).stdout.split()
+    everything = procs.all_processes()
+    pids = {p.pid for pane in panes if pane.isdigit() for p in procs.tree_of(int(pane), everything)}
+    subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True)
+    deadline = time.monotonic() + timeout
+    while procs.alive(sorted(pids)):
+        if time.monotonic() > deadline:
+            procs.signal_all(procs.alive(sorted(pids)), _signal.SIGKILL)
+            break
+        time.sleep(0.05)
 
 
 @pytest.fixture

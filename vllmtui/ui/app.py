@@ -51,6 +51,7 @@ from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.widgets.server_table import Row, ServerTable
 
 LOG_POLL = 0.25
+LOG_POLL_IDLE = 1.0
 PROFILE_RELOAD = 5.0
 
 
@@ -237,11 +238,15 @@ class VllmtuiApp(features.FeatureMixin, PlanBenchMixin, ProfileActions, LogKeys,
         tail = w.LogTail(path)
         lines, size = tail.start()
         self.post_message(LogLinesRead(path, lines, True, size))
+        delay = LOG_POLL
         while not worker.is_cancelled:
-            time.sleep(LOG_POLL)
+            time.sleep(delay)
             lines, reset = tail.more()
             if (lines or reset) and not worker.is_cancelled:
                 self.post_message(LogLinesRead(path, lines, reset, tail.offset))
+                delay = LOG_POLL
+            else:  # a quiet log is looked at less and less often, up to once a second
+                delay = min(LOG_POLL_IDLE, delay * 2)
 
     @work(thread=True, exclusive=True, group="info", name="info reader")
     def read_info(self, name: str, loaded: LoadedProfile | None) -> None:
