@@ -177,6 +177,7 @@ class Fleet:
         self.tmux = tmux or Tmux(settings.tmux_socket)
         self._logs: dict[Path, tuple[int, logs.LogState]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._ready: dict[Path, float] = {}  # run dir -> time to ready, once recorded
 
     # ------------------------------------------------------------ reading
 
@@ -224,15 +225,18 @@ class Fleet:
         state, detail = derive_state(session, reading, log)
         ttr = eta = None
         if run_dir is not None:
-            run = runs.read_run(run_dir)
-            ttr = run.time_to_ready if run else None
+            ttr = self._time_to_ready(run_dir)
             if state == "ready" and ttr is None and started is not None and run_dir.exists():
                 # when the log says it became ready (vLLM's own timestamps), else now
                 seen = time.time()
                 if log.ready_stamp:
                     logged = logs.stamp_to_epoch(log.ready_stamp, seen)
-                    if logged is not None and started - 1 <= logged <= seen:
-                        seen = max(logged, started)
+                    # the stamp has 1 s resolution: ready fell in [logged, logged + 1),
+                    # and after the start; take the middle of what is left of that second
+                    if logged is not None:
+                        low, high = max(logged, started), min(logged + 1, seen)
+                        if low <= high:
+                            seen = (low + high) / 2
                 runs.record_ready(run_dir, started, seen)
                 ttr = round(seen - started, 2)
         if state == "starting":
@@ -257,6 +261,15 @@ class Fleet:
             time_to_ready=ttr,
             has_profile=has_profile,
         )
+
+    def _time_to_ready(self, run_dir: Path) -> float | None:
+        """A run's recorded time to ready; once known it never changes, so it is kept."""
+        if run_dir not in self._ready:
+            run = runs.read_run(run_dir)
+            if run is None or run.time_to_ready is None:
+                return None
+            self._ready[run_dir] = run.time_to_ready
+        return self._ready[run_dir]
 
     def statuses(self, profiles: list[LoadedProfile] | None = None) -> list[ServerStatus]:
         """One status per profile, plus servers whose profile is not found here.
