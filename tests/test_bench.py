@@ -98,9 +98,9 @@ def test_parse_stream_without_tokens_is_a_failure() -> None:
 
 def test_config_checks_name_the_option() -> None:
     with pytest.raises(UsageError, match="--concurrency"):
-        BenchConfig("http://x", "m", concurrency=(0,)).check()
+        BenchConfig(base_url="http://x", model="m", concurrency=(0,)).check()
     with pytest.raises(UsageError, match="--request-rate"):
-        BenchConfig("http://x", "m", request_rate=0).check()
+        BenchConfig(base_url="http://x", model="m", request_rate=0).check()
 
 
 def _level(conc: int, tput: float) -> LevelResult:
@@ -114,7 +114,7 @@ def test_reports_round_trip_compare_and_plot(tmp_path: Path) -> None:
     run_dir = settings.runs_dir / "p" / "20260101T000000.000000Z"
     run_dir.mkdir(parents=True)
     (run_dir / "launch.json").write_text(json.dumps({"profile": "p", "started": 1.0}))
-    cfg = BenchConfig("http://x", "m", concurrency=(1, 2, 4), api_key="secret")
+    cfg = BenchConfig(base_url="http://x", model="m", concurrency=(1, 2, 4), api_key="secret")
     levels = [_level(1, 10.0), _level(2, 20.0), _level(4, 40.0)]
     path = bench_report.save_report(run_dir, "p", cfg, levels, started=1_700_000_000.0)
     assert "secret" not in path.read_text()

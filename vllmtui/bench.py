@@ -29,12 +29,11 @@ from vllmtui.errors import UsageError, VllmtuiError
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    """One benchmark: the same prompts replayed at each concurrency level.
-    `concurrency` None in the tuple means unlimited (then `request_rate` paces it)."""
+class BenchOptions:
+    """The user's choices (CLI flags, the TUI's bench form): the same prompts replayed at
+    each concurrency level. `concurrency` None in the tuple means unlimited (then
+    `request_rate` paces it)."""
 
-    base_url: str
-    model: str
     input_len: int = 128
     output_len: int = 64
     num_prompts: int = 50
@@ -44,8 +43,6 @@ class BenchConfig:
     warmups: int = 2
     seed: int = 0
     max_duration: float = 600.0
-    request_timeout: float = 300.0
-    api_key: str | None = None
 
     def check(self) -> None:
         """Raise UsageError naming the option to fix."""
@@ -59,6 +56,16 @@ class BenchConfig:
             raise UsageError("--request-rate must be > 0 (omit it for 'as fast as allowed')")
         if self.warmups < 0:
             raise UsageError("--warmups must be 0 or more")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig(BenchOptions):
+    """One benchmark of one server: the options plus where and how to send."""
+
+    base_url: str
+    model: str
+    request_timeout: float = 300.0
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)

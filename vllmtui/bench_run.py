@@ -4,15 +4,14 @@ it is ready, runs the benchmark and saves the JSON in the run directory."""
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from vllmtui import bench_report
-from vllmtui.bench import BenchConfig, LevelResult, ProgressFn, run_bench
+from vllmtui.bench import BenchConfig, BenchOptions, LevelResult, ProgressFn, run_bench
 from vllmtui.endpoint import get_json, health
 from vllmtui.errors import UsageError, VllmtuiError
 from vllmtui.fleet import Fleet, session_name
@@ -65,21 +64,6 @@ def model_name(target: Target) -> str:
 
 
 @dataclass(frozen=True)
-class BenchOptions:
-    """The user's choices (CLI flags, the TUI's bench form)."""
-
-    input_len: int = 128
-    output_len: int = 64
-    num_prompts: int = 50
-    concurrency: tuple[int | None, ...] = (1,)
-    request_rate: float = math.inf
-    burstiness: float = 1.0
-    warmups: int = 2
-    seed: int = 0
-    max_duration: float = 600.0
-
-
-@dataclass(frozen=True)
 class BenchOutcome:
     """A finished (or failed, or cancelled) benchmark: never an exception into the UI."""
 
@@ -92,13 +76,8 @@ class BenchOutcome:
 
 
 def make_config(target: Target, options: BenchOptions) -> BenchConfig:
-    cfg = BenchConfig(
-        base_url=target.base_url, model=model_name(target), input_len=options.input_len,
-        output_len=options.output_len, num_prompts=options.num_prompts,
-        concurrency=options.concurrency, request_rate=options.request_rate,
-        burstiness=options.burstiness, warmups=options.warmups, seed=options.seed,
-        max_duration=options.max_duration, api_key=target.api_key,
-    )
+    choices = {f.name: getattr(options, f.name) for f in fields(BenchOptions)}
+    cfg = BenchConfig(**choices, base_url=target.base_url, model=model_name(target), api_key=target.api_key)
     cfg.check()
     return cfg
 
