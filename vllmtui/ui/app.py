@@ -277,7 +277,8 @@ class VllmtuiApp(features.FeatureMixin, PlanBenchMixin, ProfileActions, LogKeys,
 
     @on(DataTable.RowHighlighted, "#servers")
     def _row_highlighted(self) -> None:
-        self._selection_changed()
+        if self._on_screen():  # a highlight can arrive while the app shuts down
+            self._selection_changed()
 
     def _selection_changed(self) -> None:
         name = self.selected
@@ -299,8 +300,9 @@ class VllmtuiApp(features.FeatureMixin, PlanBenchMixin, ProfileActions, LogKeys,
 
     def _on_screen(self) -> bool:
         """False while the app shuts down (a late snapshot has nowhere to go)."""
-        try:
+        try:  # widgets go away one by one during shutdown
             self.query_one(ServerTable)
+            self.query_one(LogView)
         except NoMatches:
             return False
         return self.is_running
