@@ -149,7 +149,10 @@ def compare(url: str, model: str, a: argparse.Namespace) -> None:
                     else:
                         out = Path(tmp) / f"vllm-{rnd}-{c}.json"
                         theirs[c].append(run_vllm(url, model, tokenizer, a, c, out))
-                    print(f"  round {rnd + 1} conc {c}: {who} done", file=sys.stderr, flush=True)
+                    last = (ours if who == "ours" else theirs)[c][-1]
+                    tput, ttft = float(last["request_throughput"]), float(last["median_ttft_ms"])
+                    print(f"  round {rnd + 1} conc {c}: {who:<4} {tput:6.2f} req/s, median TTFT {ttft:6.2f}"
+                          " ms", file=sys.stderr, flush=True)
     if capture:
         capture.stop.set()
         capture.join()

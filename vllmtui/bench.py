@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import httpcore
 import httpx
 
+from vllmtui.bench_http import LeanTransport
 from vllmtui.errors import UsageError, VllmtuiError
 
 
@@ -232,75 +232,12 @@ def parse_stream(start: float, chunks: Sequence[tuple[float, bytes]], prompt_len
     )
 
 
-class _CorkedStream(httpcore.AsyncNetworkStream):
-    """An asyncio socket for httpcore that holds what is written until the next read, so a
-    request's headers and body leave in one `send`. httpcore writes them separately; on
-    loopback each `send` runs the server's side of TCP and wakes its process inside the
-    syscall, and on a busy box (the CPU vLLM server spinning on every core) the client
-    loses the CPU there. No anyio cancel scope per read either: one asyncio timer."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
-        self._pending: list[bytes] = []
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            if self._pending:
-                self._writer.write(b"".join(self._pending))
-                self._pending.clear()
-            if timeout is None:
-                return await self._reader.read(max_bytes)
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer:
-            self._pending.append(buffer)
-
-    async def aclose(self) -> None:
-        self._pending.clear()
-        self._writer.close()
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # the pool's keep-alive check: readable while idle = closed
-            return self._reader.at_eof() or bool(getattr(self._reader, "_buffer", b""))
-        return self._writer.get_extra_info(
-            {"client_addr": "sockname", "server_addr": "peername"}.get(info, info))
-
-
-class _CorkedBackend(httpcore.AsyncNetworkBackend):
-    """Plain-TCP asyncio connections as `_CorkedStream`s (the bench only speaks http://)."""
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, port, local_addr=(local_address, 0) if local_address else None,
-                    limit=2**20)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        return _CorkedStream(reader, writer)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def _client(limits: httpx.Limits, timeout: httpx.Timeout, https: bool) -> httpx.AsyncClient:
-    """One AsyncClient; for http:// its pool runs on `_CorkedBackend`."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    if not https:
-        transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001 (httpx takes no backend)
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, network_backend=_CorkedBackend())
+def make_client(limits: httpx.Limits, timeout: httpx.Timeout, https: bool) -> httpx.AsyncClient:
+    """The bench's one AsyncClient. For http:// servers it runs on `LeanTransport`
+    (`vllmtui/bench_http.py`): httpx's API with a fraction of httpcore's Python per message."""
+    transport: httpx.AsyncBaseTransport = (
+        httpx.AsyncHTTPTransport(limits=limits, trust_env=False) if https
+        else LeanTransport(max_idle=limits.max_keepalive_connections))
     return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
 
 
@@ -471,8 +408,7 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
     Setting `cancel` ends the run within ~0.2 s; the levels measured so far are returned."""
     cfg.check()
     levels = len(cfg.concurrency)
-    # A pool no larger than the highest concurrency: httpcore scans every pooled connection
-    # when it assigns a request, so surplus connections cost CPU on each request.
+    # Idle connections kept: no more than the highest concurrency needs.
     cap = None if None in cfg.concurrency else max(c for c in cfg.concurrency if c is not None)
     limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
     timeout = httpx.Timeout(cfg.request_timeout, connect=10.0)
@@ -481,7 +417,7 @@ async def run_bench_async(cfg: BenchConfig, progress: ProgressFn | None = None,
         if progress is not None:
             progress(BenchProgress(phase, level, levels, conc, done, total))
 
-    async with _client(limits, timeout, cfg.base_url.startswith("https:")) as client:
+    async with make_client(limits, timeout, cfg.base_url.startswith("https:")) as client:
         report("prompts", 0, cfg.concurrency[0], 0, cfg.num_prompts)
         try:
             prompts = await make_prompts(client, cfg)
