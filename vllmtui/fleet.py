@@ -13,13 +13,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vllmtui import demo_model, logs, procs, runs
-from vllmtui.endpoint import HealthReading, health
+from vllmtui.endpoint import HealthReading, health_many
 from vllmtui.errors import UsageError, VllmtuiError
 from vllmtui.launch import DEMO_PREFIX, LaunchSpec, preflight, resolve, runtime_python
 from vllmtui.profiles import LoadedProfile, discover
@@ -35,6 +34,26 @@ LAUNCHER = (
     ' exec "$@"'
 )
 Progress = Callable[[str], None]
+
+
+class _Unset:
+    """The default of `Fleet._status(reading=...)`: take the reading there."""
+
+
+_CHECK = _Unset()
+
+
+def _health_target(session: SessionInfo | None, host: str | None,
+                   port: int | None) -> tuple[str, int] | None:
+    """Where to check a server's /health, or None when no check is due (no session, its
+    pane is dead, or it is being stopped)."""
+    if session is None or session.dead or session.option("stopping"):
+        return None
+    host = session.option("host") or host
+    port = int(session.option("port") or port or 0) or None
+    if not port:
+        return None
+    return ("127.0.0.1" if host in (None, "", "0.0.0.0", "::") else host), port
 
 
 def session_name(profile: str) -> str:
@@ -176,7 +195,6 @@ class Fleet:
         self.settings = settings
         self.tmux = tmux or Tmux(settings.tmux_socket)
         self._logs: dict[Path, tuple[int, logs.LogState]] = {}
-        self._pool: ThreadPoolExecutor | None = None
         self._ready: dict[Path, float] = {}  # run dir -> time to ready, once recorded
 
     # ------------------------------------------------------------ reading
@@ -204,7 +222,10 @@ class Fleet:
         has_profile: bool,
         host: str | None,
         port: int | None,
+        reading: HealthReading | None | _Unset = _CHECK,
     ) -> ServerStatus:
+        """`reading`: the server's /health reading when the caller took it (None: none was
+        due); by default it is taken here."""
         run_dir: Path | None = None
         started: float | None = None
         if session is not None:
@@ -218,10 +239,10 @@ class Fleet:
             run_dir = latest.path if latest else None
         # a stopped server's old log says nothing about now: do not read it
         log = self.log_state(run_dir / runs.LOG) if run_dir and session else logs.LogState()
-        reading = None
-        if session is not None and not session.dead and not session.option("stopping") and port:
-            client_host = "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else host
-            reading = health(f"http://{client_host}:{port}", self.settings.health_timeout)
+        if reading is _CHECK:
+            target = _health_target(session, host, port)
+            reading = health_many([target], self.settings.health_timeout)[0] if target else None
+        assert not isinstance(reading, _Unset)
         state, detail = derive_state(session, reading, log)
         ttr = eta = None
         if run_dir is not None:
@@ -273,7 +294,8 @@ class Fleet:
 
     def statuses(self, profiles: list[LoadedProfile] | None = None) -> list[ServerStatus]:
         """One status per profile, plus servers whose profile is not found here.
-        Health checks run concurrently, so one wedged server costs one timeout, not N."""
+        Health checks run at once (`health_many`), so one wedged server costs one timeout,
+        not N, and they cost no thread each."""
         if profiles is None:
             profiles, _ = discover(self.settings)
         sessions = {s.name: s for s in self.server_sessions()}
@@ -284,13 +306,10 @@ class Fleet:
         for sess in sessions.values():
             name = sess.option("profile") or sess.name[len(SESSION_PREFIX) :]
             jobs.append((name, sess, False, None, None))
-        if not jobs:
-            return []
-        if len(jobs) == 1:
-            return [self._status(*jobs[0])]
-        if self._pool is None:  # kept: a poller calls this every second
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vllmtui-status")
-        return list(self._pool.map(lambda job: self._status(*job), jobs))
+        targets = [_health_target(sess, host, port) for _n, sess, _p, host, port in jobs]
+        readings = iter(health_many([t for t in targets if t], self.settings.health_timeout))
+        return [self._status(*job, reading=next(readings) if target else None)
+                for job, target in zip(jobs, targets, strict=True)]
 
     def status(self, loaded: LoadedProfile) -> ServerStatus:
         p = loaded.profile
