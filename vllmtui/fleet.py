@@ -36,11 +36,7 @@ LAUNCHER = (
 Progress = Callable[[str], None]
 
 
-class _Unset:
-    """The default of `Fleet._status(reading=...)`: take the reading there."""
-
-
-_CHECK = _Unset()
+_Job = tuple[str, SessionInfo | None, bool, str | None, int | None]  # name, session, has profile, host, port
 
 
 def _health_target(session: SessionInfo | None, host: str | None,
@@ -222,10 +218,10 @@ class Fleet:
         has_profile: bool,
         host: str | None,
         port: int | None,
-        reading: HealthReading | None | _Unset = _CHECK,
+        reading: HealthReading | None,
     ) -> ServerStatus:
-        """`reading`: the server's /health reading when the caller took it (None: none was
-        due); by default it is taken here."""
+        """`reading`: the server's /health reading (None: no check was due), taken for all
+        servers at once by `_statuses`."""
         run_dir: Path | None = None
         started: float | None = None
         if session is not None:
@@ -239,10 +235,6 @@ class Fleet:
             run_dir = latest.path if latest else None
         # a stopped server's old log says nothing about now: do not read it
         log = self.log_state(run_dir / runs.LOG) if run_dir and session else logs.LogState()
-        if reading is _CHECK:
-            target = _health_target(session, host, port)
-            reading = health_many([target], self.settings.health_timeout)[0] if target else None
-        assert not isinstance(reading, _Unset)
         state, detail = derive_state(session, reading, log)
         ttr = eta = None
         if run_dir is not None:
@@ -299,13 +291,17 @@ class Fleet:
         if profiles is None:
             profiles, _ = discover(self.settings)
         sessions = {s.name: s for s in self.server_sessions()}
-        jobs: list[tuple[str, SessionInfo | None, bool, str | None, int | None]] = []
+        jobs: list[_Job] = []
         for loaded in profiles:
             p = loaded.profile
             jobs.append((p.name, sessions.pop(session_name(p.name), None), True, p.host, p.port))
         for sess in sessions.values():
             name = sess.option("profile") or sess.name[len(SESSION_PREFIX) :]
             jobs.append((name, sess, False, None, None))
+        return self._statuses(jobs)
+
+    def _statuses(self, jobs: list[_Job]) -> list[ServerStatus]:
+        """Statuses of these servers, their /health checked all at once."""
         targets = [_health_target(sess, host, port) for _n, sess, _p, host, port in jobs]
         readings = iter(health_many([t for t in targets if t], self.settings.health_timeout))
         return [self._status(*job, reading=next(readings) if target else None)
@@ -313,12 +309,11 @@ class Fleet:
 
     def status(self, loaded: LoadedProfile) -> ServerStatus:
         p = loaded.profile
-        return self._status(p.name, self.tmux.session(session_name(p.name)), True, p.host, p.port)
+        return self._statuses([(p.name, self.tmux.session(session_name(p.name)), True, p.host, p.port)])[0]
 
     def status_by_name(self, name: str) -> ServerStatus:
         """Status of a server whose profile may be gone (started elsewhere)."""
-        sess = self.tmux.session(session_name(name))
-        return self._status(name, sess, False, None, None)
+        return self._statuses([(name, self.tmux.session(session_name(name)), False, None, None)])[0]
 
     # ------------------------------------------------------------ start
 
