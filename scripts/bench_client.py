@@ -36,8 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vllmtui.bench import BenchConfig, BenchProgress, run_bench  # noqa: E402
-from vllmtui.settings import Settings  # noqa: E402
+from vllmtui.bench.load import BenchConfig, BenchProgress, run_bench
+from vllmtui.core.settings import Settings
 
 VLLM_CODE = """
 import argparse, json, sys
@@ -56,8 +56,8 @@ def free_port() -> int:
 
 def start_tiny_server(tmp: Path) -> tuple[str, object]:
     """The shipped tiny-cpu profile on a free port, isolated tmux socket and state dir."""
-    from vllmtui.fleet import Fleet
-    from vllmtui.profiles import load_profile_file
+    from vllmtui.profiles.loading import load_profile_file
+    from vllmtui.servers.fleet import Fleet
 
     port = free_port()
     settings = replace(Settings(), profiles_dirs=(ROOT / "profiles",), state_dir=tmp / "state",
@@ -117,7 +117,7 @@ class MetricsCapture(threading.Thread):
         self.url, self.best, self.best_running, self.stop = url, "", -1.0, threading.Event()
 
     def run(self) -> None:
-        from vllmtui.metrics import RUNNING, parse_metrics
+        from vllmtui.servers.metrics import RUNNING, parse_metrics
 
         with httpx.Client(timeout=2) as client:
             for _ in range(2000):

@@ -37,9 +37,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vllmtui.fleet import Fleet  # noqa: E402
-from vllmtui.profiles import find_profile  # noqa: E402
-from vllmtui.settings import Settings  # noqa: E402
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.loading import find_profile
+from vllmtui.servers.fleet import Fleet
 
 STANDIN = ROOT / "tests" / "standin" / "fake_vllm_standin.py"
 

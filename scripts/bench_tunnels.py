@@ -26,10 +26,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
-from tests.sshd_fixture import Sshd  # noqa: E402
-from vllmtui.settings import Settings  # noqa: E402
-from vllmtui.tunnels import Tunnels  # noqa: E402
+from tests.conftest import free_port
+from tests.sshd_fixture import Sshd
+from vllmtui.core.settings import Settings
+from vllmtui.tunnels.manager import Tunnels
 
 
 def until(pred, timeout: float = 60.0) -> float:  # type: ignore[no-untyped-def]

@@ -32,14 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
+import yaml
 
-from vllmtui import logs  # noqa: E402
-from vllmtui.endpoint import health  # noqa: E402
-from vllmtui.fleet import Fleet  # noqa: E402
-from vllmtui.metrics import MetricsPoller, parse_metrics  # noqa: E402
-from vllmtui.profiles import discover  # noqa: E402
-from vllmtui.settings import Settings  # noqa: E402
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.loading import discover
+from vllmtui.servers import logs
+from vllmtui.servers.endpoint import health
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.metrics import MetricsPoller, parse_metrics
 
 STANDIN = ROOT / "tests" / "standin" / "fake_vllm_standin.py"
 DATA = ROOT / "tests" / "data"

@@ -13,7 +13,7 @@ if len(sys.argv) > 3:
 
     setproctitle.setproctitle(sys.argv[3])
 
-import torch  # noqa: E402
+import torch
 
 size, seconds = int(sys.argv[1]) << 30, float(sys.argv[2])
 device = os.environ.get("HOLDER_DEVICE", "cuda")

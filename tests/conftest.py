@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vllmtui.settings import Settings
-from vllmtui.tmux import Tmux
+from vllmtui.core.settings import Settings
+from vllmtui.core.tmux import Tmux
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "standin" / "fake_vllm_standin.py"
@@ -57,7 +57,7 @@ def kill_tmux_server(socket_name: str, timeout: float = 15.0) -> None:
     next test can bind the same ports (fixed ports are on snapshot screens)."""
     import signal as _signal
 
-    from vllmtui import procs
+    from vllmtui.core import procs
 
     panes = subprocess.run(["tmux", "-L", socket_name, "list-panes", "-a", "-F", "#{pane_pid}"],
                            capture_output=True, text=True).stdout.split()
@@ -192,8 +192,8 @@ class VllmServer:
 def start_vllm_server(tmp: Path, name: str, wait: bool = True, **extra: object) -> VllmServer:
     """Start the shipped tiny-cpu profile (plus `extra` fields) under `name`; waits for ready
     (with `wait=False` returns at once: the caller waits with `Fleet.wait_ready`)."""
-    from vllmtui.fleet import Fleet
-    from vllmtui.profiles import load_profile_file
+    from vllmtui.profiles.loading import load_profile_file
+    from vllmtui.servers.fleet import Fleet
 
     profiles = tmp / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,7 @@ def start_vllm_server(tmp: Path, name: str, wait: bool = True, **extra: object) 
 
 
 def stop_vllm_server(server: VllmServer) -> None:
-    from vllmtui.fleet import Fleet
+    from vllmtui.servers.fleet import Fleet
 
     fleet = Fleet(server.settings)
     with contextlib.suppress(Exception):  # teardown must go on

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vllmtui import bench_report
-from vllmtui.bench import (
+from vllmtui.bench import report as bench_report
+from vllmtui.bench.load import (
     BenchConfig,
     BenchStats,
     Dist,
@@ -24,9 +24,9 @@ from vllmtui.bench import (
     parse_stream,
     percentile,
 )
-from vllmtui.errors import UsageError
-from vllmtui.metrics import GENERATION_TOKENS, parse_metrics
-from vllmtui.settings import Settings
+from vllmtui.core.errors import UsageError
+from vllmtui.core.settings import Settings
+from vllmtui.servers.metrics import GENERATION_TOKENS, parse_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -180,7 +180,7 @@ def test_bench_server_reports_progress_and_cancels(vllm_server) -> None:
     run early with the rest counted as cancelled, and nothing is saved."""
     import threading
 
-    from vllmtui.bench_run import BenchOptions, bench_server
+    from vllmtui.bench.run import BenchOptions, bench_server
 
     cancel = threading.Event()
     seen = []
@@ -201,7 +201,7 @@ def test_bench_server_reports_progress_and_cancels(vllm_server) -> None:
 
 
 def test_bench_server_says_what_failed(settings, write_profile) -> None:
-    from vllmtui.bench_run import BenchOptions, bench_server
+    from vllmtui.bench.run import BenchOptions, bench_server
 
     write_profile("idle", model="m", port=free_port_for_test())
     outcome = bench_server(settings, "idle", BenchOptions())

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from vllmtui.bench import make_client
-from vllmtui.bench_http import LeanTransport
+from vllmtui.bench.load import make_client
+from vllmtui.bench.transport import LeanTransport
 
 Script = Callable[[bytes, asyncio.StreamWriter, int], Awaitable[bool]]
 

@@ -90,7 +90,7 @@ def test_reap_lists_and_kills_orphans(run_cli: Cli, standin_profile: Callable[..
     import os
     import signal
 
-    from vllmtui.fleet import Fleet
+    from vllmtui.servers.fleet import Fleet
 
     standin_profile("orph", mode="engine")
     run_cli("start", "orph", "--wait", "--timeout", "30", check=True)

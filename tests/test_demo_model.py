@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from vllmtui.demo_model import ensure_demo_model
+from vllmtui.models.demo import ensure_demo_model
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 

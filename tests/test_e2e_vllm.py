@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import ROOT, free_port, wait_for
 
-from vllmtui import procs
-from vllmtui.settings import Settings
+from vllmtui.core import procs
+from vllmtui.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def tiny(profiles_dir: Path, vllm_runtime: Path) -> str:
 
 
 def server_tree(settings: Settings) -> list[procs.ProcInfo]:
-    from vllmtui.fleet import Fleet
+    from vllmtui.servers.fleet import Fleet
 
     sess = Fleet(settings).tmux.session("vllmtui-tiny")
     return procs.tree_of(sess.pane_pid) if sess and sess.pane_pid else []
@@ -104,7 +104,7 @@ def test_real_vllm_forced_stop_and_killed_api_server(
             break
     waiter.send_signal(signal.SIGKILL)
     waiter.wait()
-    from vllmtui.fleet import Fleet
+    from vllmtui.servers.fleet import Fleet
 
     fleet = Fleet(settings)
     wait_for(lambda: fleet.status_by_name(tiny).state == "ready", 300, 1.0, "ready after vllmtui was killed")

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from vllmtui.endpoint import health, health_many
+from vllmtui.servers.endpoint import health, health_many
 
 
 class _Handler(BaseHTTPRequestHandler):

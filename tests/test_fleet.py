@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from conftest import wait_for
 
-from vllmtui import procs
-from vllmtui.errors import UsageError, VllmtuiError
-from vllmtui.fleet import Fleet
-from vllmtui.profiles import LoadedProfile, load_profile_file
-from vllmtui.settings import Settings
+from vllmtui.core import procs
+from vllmtui.core.errors import UsageError, VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.loading import load_profile_file
+from vllmtui.profiles.model import LoadedProfile
+from vllmtui.servers.fleet import Fleet
 
 
 @pytest.fixture

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from conftest import wait_for
 
-from vllmtui import fitcheck, memory, procs
-from vllmtui.fleet import Fleet
-from vllmtui.gpu import GpuHistory, GpuSnapshot, read_gpus
-from vllmtui.hfconfig import ModelFiles
-from vllmtui.settings import Settings
-from vllmtui.tmux import Tmux
+from vllmtui.core import procs
+from vllmtui.core.settings import Settings
+from vllmtui.core.tmux import Tmux
+from vllmtui.models.config import ModelFiles
+from vllmtui.planner import fitcheck, memory
+from vllmtui.planner.gpu import GpuHistory, GpuSnapshot, read_gpus
+from vllmtui.servers.fleet import Fleet
 
 GiB = 1 << 30
 CONFIGS = Path(__file__).parent / "data" / "configs"

@@ -13,14 +13,14 @@ from test_gpu import fake_server, standin_nvml_query  # noqa: F401 - fixture re-
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from vllmtui.fleet import Fleet
-from vllmtui.gpu import GpuHistory, GpuSnapshot, read_gpus
-from vllmtui.hfconfig import ModelFiles
-from vllmtui.memory import Settings4Plan, Target, estimate
-from vllmtui.settings import Settings
+from vllmtui.core.settings import Settings
+from vllmtui.models.config import ModelFiles
+from vllmtui.planner.gpu import GpuHistory, GpuSnapshot, read_gpus
+from vllmtui.planner.memory import Settings4Plan, Target, estimate
+from vllmtui.planner.vllm_figures import VllmFigures
+from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.widgets.gpu_panel import GpuPanel, gpu_cells, sparkline
 from vllmtui.ui.widgets.plan_view import PlanMade, PlanView
-from vllmtui.vllm_figures import VllmFigures
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 

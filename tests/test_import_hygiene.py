@@ -1,5 +1,6 @@
-"""The domain never imports the UI toolkit (DESIGN.md): checked by reading every module
-outside vllmtui/ui/ and by importing them all in a fresh interpreter."""
+"""Nothing outside `vllmtui/ui/` imports the UI toolkit or the UI (DESIGN.md), in every subfolder:
+checked by reading each module's imports and by importing them all in a fresh interpreter.
+(import-linter checks the same and more in `scripts/test.sh`; this keeps it true under plain pytest.)"""
 
 from __future__ import annotations
 
@@ -8,29 +9,47 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "vllmtui"
-DOMAIN = sorted(p for p in PACKAGE.glob("*.py"))
+PACKAGE = Path(__file__).resolve().parents[2] / "vllmtui"
+UI = PACKAGE / "ui"
+# entry.py is the one module above cli and ui: it opens the TUI, lazily
+DOMAIN = sorted(p for p in PACKAGE.rglob("*.py") if UI not in p.parents and p.name != "entry.py")
 UI_ROOTS = ("textual", "rich")
 
 
-def test_no_domain_module_imports_textual_or_rich() -> None:
-    offenders = []
-    for path in DOMAIN:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            # cli.py is the one place that opens the TUI (lazily, for `vllmtui` alone)
-            offenders += [f"{path.name}: {n}" for n in names
-                          if n.split(".")[0] in UI_ROOTS
-                          or (n.startswith("vllmtui.ui") and path.name != "cli.py")]
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_the_scan_sees_every_subpackage() -> None:
+    folders = {p.parent.name for p in DOMAIN}
+    assert {"core", "profiles", "servers", "planner", "probes", "tunnels", "bench", "cli"} <= folders
+
+
+def test_no_module_outside_ui_imports_textual_rich_or_the_ui() -> None:
+    offenders = [f"{module_name(path)}: {n}" for path in DOMAIN for n in imports_of(path)
+                 if n.split(".")[0] in UI_ROOTS or n == "vllmtui.ui" or n.startswith("vllmtui.ui.")]
+    assert offenders == []
+
+
+def test_the_ui_never_imports_the_cli() -> None:
+    offenders = [f"{module_name(path)}: {n}" for path in sorted(UI.rglob("*.py")) for n in imports_of(path)
+                 if n == "vllmtui.cli" or n.startswith("vllmtui.cli.")]
     assert offenders == []
 
 
 def test_importing_the_domain_loads_no_ui_toolkit() -> None:
-    modules = [f"vllmtui.{p.stem}" for p in DOMAIN if p.stem not in ("__main__",)]
+    modules = [module_name(p) for p in DOMAIN if p.stem != "__main__"]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

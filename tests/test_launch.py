@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from vllmtui.errors import UsageError
-from vllmtui.launch import (
+from vllmtui.core.errors import UsageError
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.launch import (
     args_to_flags,
     preflight,
     register_runtime,
     registered_runtimes,
     resolve,
 )
-from vllmtui.profiles import LoadedProfile, parse_profile
-from vllmtui.settings import Settings
+from vllmtui.profiles.loading import parse_profile
+from vllmtui.profiles.model import LoadedProfile
 
 
 def load(text: str, name: str = "x") -> LoadedProfile:

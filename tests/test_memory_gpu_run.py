@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vllmtui import fitcheck, vllm_figures
-from vllmtui.hfconfig import ModelFiles
-from vllmtui.memory import GiB, Settings4Plan, Target, estimate
+from vllmtui.models.config import ModelFiles
+from vllmtui.planner import fitcheck
+from vllmtui.planner.memory import GiB, Settings4Plan, Target, estimate
+from vllmtui.servers.figures import read_figures
 
 DATA = Path(__file__).parent / "data"
 LOG = DATA / "vllm-gpu-0.26-h100-qwen7b-startup.log"
 
 
 def test_h100_qwen7b_estimate_within_one_percent_of_vllm() -> None:
-    logged = vllm_figures.read_figures(LOG)
+    logged = read_figures(LOG)
     assert (logged.kv_tokens, logged.concurrency, logged.kv_available_gib) == (1_040_928, 127.07, 55.59)
     config = json.loads((DATA / "configs" / "Qwen2.5-7B.json").read_text())
     plan = estimate(

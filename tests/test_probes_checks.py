@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from vllmtui.errors import UsageError
-from vllmtui.probe_explain import explain_connect, explain_http
-from vllmtui.probe_report import report_lines
-from vllmtui.probes import (
+from vllmtui.core.errors import UsageError
+from vllmtui.probes.explain import explain_connect, explain_http
+from vllmtui.probes.report import report_lines
+from vllmtui.probes.runner import (
     ChatStats,
     ProbeResult,
     ProbeStep,
@@ -27,8 +27,8 @@ from vllmtui.probes import (
     latest_probes,
     save_result,
 )
-from vllmtui.snippets import client_snippets
-from vllmtui.toolcheck import (
+from vllmtui.probes.snippets import client_snippets
+from vllmtui.probes.toolcheck import (
     BUILTIN_TOOLS,
     Check,
     call_left_as_text,

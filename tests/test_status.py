@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vllmtui.endpoint import HealthReading
-from vllmtui.fleet import derive_state
-from vllmtui.logs import LogState, failure_of
-from vllmtui.tmux import SessionInfo
+from vllmtui.core.tmux import SessionInfo
+from vllmtui.servers.endpoint import HealthReading
+from vllmtui.servers.fleet import derive_state
+from vllmtui.servers.logs import LogState, failure_of
 
 
 def session(dead: bool = False, status: int | None = None, signal: int | None = None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vllmtui import tmux as tmux_mod
-from vllmtui.tmux import SessionExists, Tmux
+from vllmtui.core import tmux as tmux_mod
+from vllmtui.core.tmux import SessionExists, Tmux
 
 
 def test_options_round_trip_with_awkward_values(tmux: Tmux) -> None:

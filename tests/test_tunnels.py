@@ -12,14 +12,13 @@ import yaml
 from pydantic import ValidationError
 from textual.app import App, ComposeResult
 
-from vllmtui.errors import ProfileError, UsageError
-from vllmtui.profiles import LoadedProfile, parse_profile
-from vllmtui.settings import Settings
-from vllmtui.tmux import SessionInfo
-from vllmtui.tunnel_spec import Tunnel, TunnelSpec, split_destination
-from vllmtui.tunnel_state import LogReading, Probe, TunnelStatus, derive_tunnel_state, read_log
-from vllmtui.tunnel_supervisor import diagnose, keep_line
-from vllmtui.tunnels import (
+from vllmtui.core.errors import ProfileError, UsageError
+from vllmtui.core.settings import Settings
+from vllmtui.core.tmux import SessionInfo
+from vllmtui.profiles.loading import parse_profile
+from vllmtui.profiles.model import LoadedProfile
+from vllmtui.profiles.tunnel_spec import Tunnel, TunnelSpec, split_destination
+from vllmtui.tunnels.manager import (
     Tunnels,
     configured,
     laptop_command,
@@ -28,6 +27,8 @@ from vllmtui.tunnels import (
     profile_tunnels,
     resolve_spec,
 )
+from vllmtui.tunnels.state import LogReading, Probe, TunnelStatus, derive_tunnel_state, read_log
+from vllmtui.tunnels.supervisor import diagnose, keep_line
 from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel, tunnel_marks, tunnels_text
 
 

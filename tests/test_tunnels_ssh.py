@@ -22,10 +22,10 @@ import yaml
 
 from tests.conftest import ROOT, free_port, wait_for
 from tests.sshd_fixture import Sshd, sshd  # noqa: F401 - the fixture
-from vllmtui.errors import VllmtuiError
-from vllmtui.fleet import Fleet
-from vllmtui.settings import Settings
-from vllmtui.tunnels import Tunnels, TunnelStatus, session_name
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.servers.fleet import Fleet
+from vllmtui.tunnels.manager import Tunnels, TunnelStatus, session_name
 
 
 class HttpTarget:
@@ -142,7 +142,7 @@ def test_profile_tunnel_reaches_its_own_server_and_toggles(
     bind = free_port()
     path = standin_profile("web", tunnels=[{"destination": "box", "bind_port": bind,
                                             "ssh_config": str(sshd.client_config)}])
-    from vllmtui.profiles import load_profile_file
+    from vllmtui.profiles.loading import load_profile_file
 
     loaded = load_profile_file(path)
     fleet = Fleet(settings)

@@ -10,8 +10,8 @@ import psutil
 import yaml
 
 from tests.test_ui_support import FROZEN, until
-from vllmtui.fleet import Fleet
-from vllmtui.tmux import Tmux
+from vllmtui.core.tmux import Tmux
+from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.app import VllmtuiApp
 from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog, PromptDialog
 from vllmtui.ui.widgets.log_view import LogView

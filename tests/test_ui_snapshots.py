@@ -9,9 +9,9 @@ import time
 import pytest
 
 from tests.test_ui_support import FROZEN, until
-from vllmtui.fleet import Fleet
-from vllmtui.profiles import find_profile
-from vllmtui.tmux import Tmux
+from vllmtui.core.tmux import Tmux
+from vllmtui.profiles.loading import find_profile
+from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.app import VllmtuiApp
 from vllmtui.ui.widgets.log_view import LogView
 

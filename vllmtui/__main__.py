@@ -1,3 +1,3 @@
-from vllmtui.cli import main
+from vllmtui.entry import main
 
 raise SystemExit(main())

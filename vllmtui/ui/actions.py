@@ -11,9 +11,9 @@ from textual import work
 from textual.app import SuspendNotSupported
 from textual.widgets import Input, TabbedContent
 
-from vllmtui import profile_ops
-from vllmtui.errors import VllmtuiError
-from vllmtui.profiles import LoadedProfile
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.profiles import ops as profile_ops
+from vllmtui.profiles.model import LoadedProfile
 from vllmtui.ui.messages import OrphansRead, OrphansReaped, ProfileDuplicated, ProfileEdited
 from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PromptDialog
 from vllmtui.ui.widgets.log_view import LogView

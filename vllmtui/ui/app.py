@@ -23,11 +23,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from vllmtui import runs
-from vllmtui.errors import VllmtuiError
-from vllmtui.fleet import Fleet, ServerStatus
-from vllmtui.profiles import BrokenProfile, LoadedProfile, find_profile
-from vllmtui.settings import Settings
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.loading import find_profile
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers import runs
+from vllmtui.servers.fleet import Fleet, ServerStatus
 from vllmtui.ui import features
 from vllmtui.ui import workers as w
 from vllmtui.ui.actions import LogKeys, ProfileActions

@@ -20,8 +20,8 @@ from textual.widget import Widget
 from textual.widgets import TabbedContent
 from textual.worker import get_current_worker
 
-from vllmtui.errors import VllmtuiError
-from vllmtui.fleet import ServerStatus
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.servers.fleet import ServerStatus
 from vllmtui.ui.messages import FeatureRead
 from vllmtui.ui.widgets.placeholder import FeatureMissing
 from vllmtui.ui.widgets.server_table import BASE_COLUMNS, Column
@@ -175,7 +175,7 @@ class FeatureMixin:
     # ------------------------------------------------------------ pollers (threads)
 
     def _poll_gpus(self: VllmtuiApp) -> None:  # type: ignore[misc]
-        from vllmtui.gpu import GpuHistory, read_gpus
+        from vllmtui.planner.gpu import GpuHistory, read_gpus
         from vllmtui.ui.widgets.gpu_panel import GpuSnapshotTaken
 
         worker = get_current_worker()
@@ -188,7 +188,7 @@ class FeatureMixin:
             self._gpu_poke.clear()
 
     def _poll_metrics(self: VllmtuiApp) -> None:  # type: ignore[misc]
-        from vllmtui.metrics import MetricsPoller
+        from vllmtui.servers.metrics import MetricsPoller
         from vllmtui.ui.widgets.metrics_panel import MetricsSnapshotTaken
 
         worker = get_current_worker()
@@ -224,13 +224,13 @@ class FeatureMixin:
         while not worker.is_cancelled:
             data: dict[str, Any] = {}
             if self.found.probes:
-                from vllmtui.probe_results import last_probe
+                from vllmtui.probes.results import last_probe
 
                 data["last_probes"] = {
                     s.name: last_probe(s.run_dir) for s in list(self.statuses.values()) if s.run_dir
                 }
             if self.found.tunnels:
-                from vllmtui.tunnels import Tunnels
+                from vllmtui.tunnels.manager import Tunnels
 
                 try:
                     data["tunnels"] = Tunnels(self.settings).statuses(list(self.profiles.values()))
@@ -335,7 +335,7 @@ class FeatureMixin:
     def _show_tunnels(self: VllmtuiApp) -> None:  # type: ignore[misc]
         if not self.found.tunnels or not self._tab_shown("tab-tunnels"):
             return
-        from vllmtui.laptop import laptop_command
+        from vllmtui.tunnels.laptop import laptop_command
 
         loaded = self.profiles.get(self.selected or "")
         laptop = None
@@ -395,8 +395,8 @@ class FeatureMixin:
             )
 
     def _read_probes(self: VllmtuiApp, name: str | None, status: ServerStatus | None) -> None:  # type: ignore[misc]
-        from vllmtui.probe_results import latest_probes
-        from vllmtui.probe_target import server_snippets
+        from vllmtui.probes.results import latest_probes
+        from vllmtui.probes.target import server_snippets
 
         latest = latest_probes(status.run_dir) if status and status.run_dir else {}
         snippets = None
@@ -433,7 +433,7 @@ class FeatureMixin:
         self.run_worker(lambda: self._run_probe(name, kind, cancel), thread=True, group="probe")
 
     def _run_probe(self: VllmtuiApp, name: str, kind: str, cancel: threading.Event) -> None:  # type: ignore[misc]
-        from vllmtui.probe_target import probe_server
+        from vllmtui.probes.target import probe_server
         from vllmtui.ui.widgets.probe_panel import ProbeFinished, ProbeTextReceived
 
         def on_text(piece: str) -> None:
@@ -481,7 +481,7 @@ class FeatureMixin:
         self.run_worker(lambda: self._toggle_tunnel(name), thread=True, group="tunnel")
 
     def _toggle_tunnel(self: VllmtuiApp, name: str) -> None:  # type: ignore[misc]
-        from vllmtui.tunnels import Tunnels
+        from vllmtui.tunnels.manager import Tunnels
 
         try:
             statuses = Tunnels(self.settings).toggle(name)

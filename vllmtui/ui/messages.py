@@ -8,9 +8,9 @@ from typing import Any
 
 from textual.message import Message
 
-from vllmtui.fleet import ServerStatus, StartResult, StopResult
-from vllmtui.profiles import BrokenProfile, LoadedProfile
-from vllmtui.runs import Run
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers.fleet import ServerStatus, StartResult, StopResult
+from vllmtui.servers.runs import Run
 
 
 class StatusesRead(Message):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from textual.css.query import NoMatches
 from textual.widgets import TabbedContent
 
-from vllmtui.errors import VllmtuiError
+from vllmtui.core.errors import VllmtuiError
 
 if TYPE_CHECKING:
     from vllmtui.ui.app import VllmtuiApp
@@ -48,8 +48,8 @@ class PlanBenchMixin:
     # ------------------------------------------------------------ plan
 
     def _make_plan(self: VllmtuiApp, name: str, loaded: Any, snapshot: Any) -> None:  # type: ignore[misc]
-        from vllmtui import fitcheck, memory
-        from vllmtui.cli_gpu import logged_figures
+        from vllmtui.planner import fitcheck, memory
+        from vllmtui.servers.figures import logged_figures
         from vllmtui.ui.widgets.plan_view import PlanMade
 
         if loaded is None:
@@ -73,7 +73,7 @@ class PlanBenchMixin:
     # ------------------------------------------------------------ bench
 
     def _read_reports(self: VllmtuiApp, name: str) -> None:  # type: ignore[misc]
-        from vllmtui.bench_report import reports_of
+        from vllmtui.bench.report import reports_of
         from vllmtui.ui.messages import FeatureRead
 
         try:
@@ -95,7 +95,7 @@ class PlanBenchMixin:
         self.run_worker(lambda: self._run_bench(name, options, cancel), thread=True, group="bench")
 
     def _run_bench(self: VllmtuiApp, name: str, options: Any, cancel: threading.Event) -> None:  # type: ignore[misc]
-        from vllmtui.bench_run import bench_server
+        from vllmtui.bench.run import bench_server
         from vllmtui.ui.widgets.bench_view import BenchFinished, BenchProgressed
 
         def progress(p: Any) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vllmtui import logs, procs, runs
-from vllmtui.errors import VllmtuiError
-from vllmtui.fleet import Fleet, ServerStatus
-from vllmtui.launch import resolve
-from vllmtui.profiles import BrokenProfile, LoadedProfile, discover
-from vllmtui.settings import Settings
+from vllmtui.core import procs
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.launch import resolve
+from vllmtui.profiles.loading import discover
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers import logs, runs
+from vllmtui.servers.fleet import Fleet, ServerStatus
 from vllmtui.ui.messages import InfoSnapshot
 
 TAIL_LINES = 2000

@@ -24,10 +24,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from vllmtui.bench import BenchProgress, BenchReport
-from vllmtui.bench_report import compare_table, level_table, plot_throughput
-from vllmtui.bench_run import BenchOptions, BenchOutcome
-from vllmtui.errors import UsageError
+from vllmtui.bench.load import BenchProgress, BenchReport
+from vllmtui.bench.report import compare_table, level_table, plot_throughput
+from vllmtui.bench.run import BenchOptions, BenchOutcome
+from vllmtui.core.errors import UsageError
 
 
 class BenchRequested(Message):

@@ -30,7 +30,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from vllmtui.gpu import GpuHistory, GpuProcess, GpuReading, GpuSnapshot
+from vllmtui.planner.gpu import GpuHistory, GpuProcess, GpuReading, GpuSnapshot
 
 BARS = "▁▂▃▄▅▆▇█"
 REAP_KEY = "R"

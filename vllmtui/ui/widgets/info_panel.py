@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from vllmtui.fleet import ServerStatus
+from vllmtui.servers.fleet import ServerStatus
 from vllmtui.ui.format import fmt_duration
 from vllmtui.ui.messages import InfoSnapshot
 

@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from vllmtui import logs
+from vllmtui.servers import logs
 
 MAX_LINES = 20_000
 

@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
-from vllmtui.metrics import Latency, MetricsSnapshot, fmt_rate, sparkline, table_cell
+from vllmtui.servers.metrics import Latency, MetricsSnapshot, fmt_rate, sparkline, table_cell
 
 SPARK_WIDTH = 60
 

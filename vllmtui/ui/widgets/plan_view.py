@@ -29,9 +29,9 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from vllmtui.cli_gpu import plan_lines
-from vllmtui.memory import Plan
-from vllmtui.vllm_figures import VllmFigures
+from vllmtui.planner.memory import Plan
+from vllmtui.planner.text import plan_lines
+from vllmtui.planner.vllm_figures import VllmFigures
 
 
 class PlanMade(Message):

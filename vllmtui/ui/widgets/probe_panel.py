@@ -29,9 +29,9 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from vllmtui.probes import KINDS, ProbeResult
-from vllmtui.snippets import Snippets
-from vllmtui.toolcheck import printable
+from vllmtui.probes.runner import KINDS, ProbeResult
+from vllmtui.probes.snippets import Snippets
+from vllmtui.probes.toolcheck import printable
 
 TITLES = {"chat": "chat", "tools": "tool calls", "roundtrip": "tool round trip"}
 MARKS = {"pass": ("✓", "green"), "fail": ("✗", "bold red"), "warn": ("!", "yellow")}

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from vllmtui.tunnels import LaptopCommand, TunnelStatus
+from vllmtui.tunnels.manager import LaptopCommand, TunnelStatus
 
 STATE_STYLES = {
     "up": "bold green",

