@@ -117,7 +117,7 @@ class MetricsCapture(threading.Thread):
         self.url, self.best, self.best_running, self.stop = url, "", -1.0, threading.Event()
 
     def run(self) -> None:
-        from vllmtui.servers.metrics import RUNNING, parse_metrics
+        from vllmtui.servers.prometheus import RUNNING, parse_metrics
 
         with httpx.Client(timeout=2) as client:
             for _ in range(2000):

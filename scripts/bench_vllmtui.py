@@ -39,7 +39,8 @@ from vllmtui.profiles.loading import discover
 from vllmtui.servers import logs
 from vllmtui.servers.endpoint import health
 from vllmtui.servers.fleet import Fleet
-from vllmtui.servers.metrics import MetricsPoller, parse_metrics
+from vllmtui.servers.metrics import MetricsPoller
+from vllmtui.servers.prometheus import parse_metrics
 
 STANDIN = ROOT / "tests" / "standin" / "fake_vllm_standin.py"
 DATA = ROOT / "tests" / "data"

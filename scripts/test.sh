@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-test-deps.sh
 bash scripts/setup.sh --dev
 .venv/bin/vllmtui demo-model >/dev/null
-echo "lint: ruff and mypy"
+echo "lint: ruff, mypy --strict, import-linter (the layers of docs/architecture.md)"
 .venv/bin/ruff check .
-.venv/bin/mypy vllmtui
+.venv/bin/mypy vllmtui  # strict: see pyproject.toml
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,14 +1,15 @@
 """Shared fixtures: an isolated tmux server per test, settings in temp dirs, profile writers,
-the stand-in server, and the real vLLM (CPU) runtime for the end-to-end suite."""
+the stand-in server, a fake GPU server, and the real vLLM (CPU) runtime for the end-to-end
+suite. Helpers that are not fixtures live in tests/support/.
+
+Tests are grouped by kind, one folder each (unit, tmux, ui, e2e, ssh); every test gets its
+folder's marker, so `-m "not e2e"` runs everything but the real-vLLM tests."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -17,31 +18,37 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.helpers import (
+    ROOT,
+    STANDIN,
+    VllmServer,
+    free_port,
+    kill_tmux_server,
+    start_vllm_server,
+    stop_vllm_server,
+    vllm_cpu_python,
+    wait_for,
+)
+from vllmtui.core import procs
 from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import Tmux
 
-ROOT = Path(__file__).resolve().parent.parent
-STANDIN = ROOT / "tests" / "standin" / "fake_vllm_standin.py"
-DATA = ROOT / "tests" / "data"
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "tmux", "ui", "e2e", "ssh")
+REAL_VLLM = {"vllm_runtime", "vllm_server"}  # fixtures that need the real vLLM: always e2e
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
-             what: str = "condition") -> object:
-    """Poll until predicate() is truthy; fail the test with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the kind of the folder it lives in (tests/<kind>/...)."""
+    for item in items:
+        try:
+            kind = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if kind in KINDS:
+            item.add_marker(kind)
+        if kind != "e2e" and REAL_VLLM & set(getattr(item, "fixturenames", ())):
+            item.add_marker("e2e")
 
 
 @pytest.fixture
@@ -50,26 +57,6 @@ def tmux_socket() -> Iterator[str]:
     name = f"vllmtui-test-{uuid.uuid4().hex[:10]}"
     yield name
     kill_tmux_server(name)
-
-
-def kill_tmux_server(socket_name: str, timeout: float = 15.0) -> None:
-    """Kill a test's tmux server and wait until every process its panes ran is gone, so the
-    next test can bind the same ports (fixed ports are on snapshot screens)."""
-    import signal as _signal
-
-    from vllmtui.core import procs
-
-    panes = subprocess.run(["tmux", "-L", socket_name, "list-panes", "-a", "-F", "#{pane_pid}"],
-                           capture_output=True, text=True).stdout.split()
-    everything = procs.all_processes()
-    pids = {p.pid for pane in panes if pane.isdigit() for p in procs.tree_of(int(pane), everything)}
-    subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True)
-    deadline = time.monotonic() + timeout
-    while procs.alive(sorted(pids)):
-        if time.monotonic() > deadline:
-            procs.signal_all(procs.alive(sorted(pids)), _signal.SIGKILL)
-            break
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -160,12 +147,25 @@ def standin_profile(write_profile: Callable[..., Path]) -> Callable[..., Path]:
     return write
 
 
+@pytest.fixture
+def fake_server(settings: Settings, tmux: Tmux) -> Iterator[int]:
+    """A tmux session marked as a vllmtui server whose pane runs a shell with a
+    `VLLM::EngineCore` child (the process vLLM's GPU memory belongs to). Yields its pid."""
+    tmux.new_session("vllmtui-fake", ["bash", "-c", "(exec -a VLLM::EngineCore sleep 300) & wait"])
+    tmux.set_options("vllmtui-fake", {"kind": "server", "profile": "fake"})
+    pane = tmux.session("vllmtui-fake")
+    assert pane is not None and pane.pane_pid
+
+    def engine() -> int | None:
+        tree = procs.tree_of(pane.pane_pid)  # type: ignore[arg-type]
+        found = [p.pid for p in tree if p.command.startswith("VLLM::EngineCore")]
+        return found[0] if found else None
+
+    yield int(wait_for(engine, what="the fake EngineCore"))  # type: ignore[arg-type]
+    tmux.kill_session("vllmtui-fake")
+
+
 # ---------------------------------------------------------------- real vLLM (CPU)
-
-
-def vllm_cpu_python() -> Path:
-    data = Path(os.environ.get("VLLMTUI_DATA_DIR") or Settings().data_dir)
-    return data / "runtimes" / "vllm-cpu" / "bin" / "python"
 
 
 @pytest.fixture(scope="session")
@@ -178,76 +178,9 @@ def vllm_runtime() -> Path:
     return python
 
 
-class VllmServer:
-    """A real vLLM (CPU build) server started through vllmtui's own Fleet, shared by a
-    test session. `extra` fields override the shipped tiny-cpu profile."""
-
-    def __init__(self, name: str, settings: Settings, loaded: object, base_url: str):
-        self.name = name
-        self.settings = settings
-        self.loaded = loaded
-        self.base_url = base_url
-
-
-def start_vllm_server(tmp: Path, name: str, wait: bool = True, **extra: object) -> VllmServer:
-    """Start the shipped tiny-cpu profile (plus `extra` fields) under `name`; waits for ready
-    (with `wait=False` returns at once: the caller waits with `Fleet.wait_ready`)."""
-    from vllmtui.profiles.loading import load_profile_file
-    from vllmtui.servers.fleet import Fleet
-
-    profiles = tmp / "profiles"
-    profiles.mkdir(parents=True, exist_ok=True)
-    data = yaml.safe_load((ROOT / "profiles" / "tiny-cpu.yaml").read_text())
-    data.update(extra)
-    data["port"] = free_port()
-    data.pop("name", None)
-    path = profiles / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    settings = replace(
-        Settings(),
-        profiles_dirs=(profiles,),
-        state_dir=tmp / "state",
-        config_dir=tmp / "config",
-        tmux_socket=f"vllmtui-e2e-{uuid.uuid4().hex[:8]}",
-    )
-    loaded = load_profile_file(path)
-    fleet = Fleet(settings)
-    fleet.start(loaded)
-    if not wait:
-        return VllmServer(name, settings, loaded, f"http://127.0.0.1:{data['port']}")
-    status = fleet.wait_ready(loaded, timeout=300)
-    if status.state != "ready":
-        log = (status.run_dir / "server.log").read_text(errors="replace")[-3000:] if status.run_dir else ""
-        raise AssertionError(f"real vLLM {name} did not start: {status.state} {status.detail}\n{log}")
-    return VllmServer(name, settings, loaded, f"http://127.0.0.1:{data['port']}")
-
-
-def stop_vllm_server(server: VllmServer) -> None:
-    from vllmtui.servers.fleet import Fleet
-
-    fleet = Fleet(server.settings)
-    with contextlib.suppress(Exception):  # teardown must go on
-        fleet.stop(server.name, force=True)
-    subprocess.run(["tmux", "-L", str(server.settings.tmux_socket), "kill-server"], capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def vllm_server(vllm_runtime: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     """One real tiny-model vLLM server (hermes tool parser) for the whole test session."""
     server = start_vllm_server(tmp_path_factory.mktemp("vllm-shared"), "tiny-shared")
     yield server
     stop_vllm_server(server)
-
-
-def spawn_orphan(title: str = "VLLM::EngineCore", seconds: int = 300) -> int:
-    """A real orphan: a process titled like vLLM's whose parent exited, so it was reparented
-    (to pid 1 or a subreaper), as vLLM's engine is when its API server is SIGKILLed.
-    Returns its pid; the caller kills it."""
-    out = subprocess.run(
-        ["bash", "-c", f"(exec -a {title} sleep {seconds}) >/dev/null 2>&1 & echo $!"],
-        capture_output=True, text=True, check=True, start_new_session=True,
-    ).stdout
-    pid = int(out.strip())
-    wait_for(lambda: Path(f"/proc/{pid}/cmdline").exists()
-             and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()), 5, 0.02, "orphan")
-    return pid

@@ -16,7 +16,8 @@ from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import find_profile
 from vllmtui.servers.endpoint import get_json, health
-from vllmtui.servers.fleet import Fleet, session_name
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.status import session_name
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vllmtui.core.settings import Settings
-from vllmtui.planner import fitcheck, memory
+from vllmtui.planner import fitcheck, inputs, memory
 from vllmtui.planner.gpu import read_gpus
 from vllmtui.planner.text import gpu_lines, plan_lines
 from vllmtui.profiles.loading import find_profile, parse_set_options
@@ -36,8 +36,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
             args.gpus,
             gpus=tuple(loaded.profile.gpus) if loaded.profile.gpus else None,
         )
-        if memory.plan_settings(loaded.profile).device != "cpu" or args.gpu_memory or args.gpu
-        else memory.Target(None, 0, "cpu", "none")
+        if inputs.plan_settings(loaded.profile).device != "cpu" or args.gpu_memory or args.gpu
+        else inputs.GpuTarget(None, 0, "cpu", "none")
     )
     plan = memory.plan_profile(loaded.profile, settings, target, args.config)
     logged, run_dir = logged_figures(settings, loaded.profile.name)

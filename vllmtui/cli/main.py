@@ -24,7 +24,8 @@ from vllmtui.models import demo as demo_model
 from vllmtui.profiles.launch import preflight, register_runtime, registered_runtimes, resolve
 from vllmtui.profiles.loading import discover, find_profile, parse_set_options, port_clashes
 from vllmtui.servers import logs, runs
-from vllmtui.servers.fleet import Fleet, ServerStatus, session_name
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.status import ServerStatus, session_name
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -1,6 +1,8 @@
-"""Numbers for people to read, shared by the CLI and the TUI."""
+"""Numbers for people to read (durations, sparklines), shared by the CLI and the TUI."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -15,3 +17,31 @@ def fmt_duration(seconds: float | None) -> str:
     days, rest = divmod(seconds, 86400)
     text = f"{rest // 3600}h{rest % 3600 // 60:02d}m"
     return f"{days}d{text}" if days else text
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(
+    values: Iterable[float | None],
+    width: int | None = None,
+    top: float | None = None,
+    pad: bool = False,
+) -> str:
+    """The last `width` values (all of them without it) as block characters: ▁ for 0 up to █
+    for `top` (default: the largest value; all ▁ when that is 0). A gap (None) is a space.
+    `pad`: spaces on the left up to `width`, so the newest value keeps to the right edge."""
+    data = list(values)
+    if width is not None:
+        data = data[-width:]
+    if top is None:
+        top = max((v for v in data if v is not None), default=0.0)
+    text = "".join(" " if v is None else _block(v, top) for v in data)
+    return text.rjust(width) if pad and width else text
+
+
+def _block(value: float, top: float) -> str:
+    if top <= 0:
+        return SPARK_BLOCKS[0]
+    last = len(SPARK_BLOCKS) - 1
+    return SPARK_BLOCKS[min(last, max(0, int(value / top * last + 0.5)))]

@@ -24,9 +24,32 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP)))
     config_dir: Path = field(default_factory=lambda: Path(platformdirs.user_config_dir(APP)))
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)))
-    tmux_socket: str | None = None  # None: the user's default tmux server
+    tmux_socket: str | None = None
+    """tmux socket name (`tmux -L`); None: the user's default tmux server."""
     health_timeout: float = 1.0
+    """Seconds a status read waits for a server's /health before calling it unhealthy."""
     poll_interval: float = 1.0
+    """Seconds between two readings of every server's status (tmux sessions, /health)."""
+    profile_reload: float = 5.0
+    """Seconds between two re-reads of the profile files, so edits made elsewhere show up."""
+    log_poll: float = 0.25
+    """Seconds between two looks at the followed log while it grows."""
+    log_poll_idle: float = 1.0
+    """The longest wait between two looks at a quiet log (the wait doubles up to this)."""
+    gpu_poll: float = 2.0
+    """Seconds between GPU readings while the GPU tab is shown."""
+    gpu_poll_hidden: float = 5.0
+    """Seconds between GPU readings otherwise (header and table cells; a reading walks every process)."""
+    metrics_selected: float = 2.0
+    """Seconds between /metrics scrapes of the selected server (a real parse costs ~5 ms of CPU)."""
+    metrics_others: float = 10.0
+    """Seconds between /metrics scrapes of the servers not selected (their table cells)."""
+    metrics_timeout: float = 1.0
+    """Seconds a /metrics scrape may take before the reading is marked stale."""
+    tunnels_poll: float = 5.0
+    """Seconds between two readings of the tunnels' states."""
+    probes_poll: float = 5.0
+    """Seconds between two readings of every server's last probe (the table's LAST PROBE column)."""
 
     @classmethod
     def from_env(

@@ -2,19 +2,20 @@
 
 A target is the live GPUs (read through `gpu.read_gpus`), or what the user names:
 `--gpu-memory 80GiB` or a GPU model (`H100-80GB`), with `--gpus N`, so a plan can be made
-on a laptop for the box it will run on.
+on a laptop for the box it will run on. Before a start the plan is made once for the GPUs as
+they are (`plan_for_start`) and judged once (`judge`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from vllmtui.core.errors import UsageError, VllmtuiError
+from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
-from vllmtui.planner import memory
-from vllmtui.planner.gpu import GpuSnapshot, read_gpus
-from vllmtui.planner.memory import GiB, Plan, Target, gib
+from vllmtui.planner.gpu import GpuSnapshot, ServerSessions, read_gpus
+from vllmtui.planner.inputs import GpuTarget, plan_settings
+from vllmtui.planner.memory import Plan, plan_profile
+from vllmtui.planner.sizing import GiB, gib
 from vllmtui.profiles.model import LoadedProfile
 
 MiB = 1 << 20
@@ -81,14 +82,14 @@ def gpu_model_memory(name: str) -> int:
     )
 
 
-def live_target(snapshot: GpuSnapshot, gpus: tuple[int, ...] | None = None) -> Target:
+def live_target(snapshot: GpuSnapshot, gpus: tuple[int, ...] | None = None) -> GpuTarget:
     """The live GPUs as a target (the ones `gpus` lists, or all); none: no memory."""
     if not snapshot.ok or not snapshot.gpus:
-        return Target(None, 0, snapshot.error or "no GPU", "none")
+        return GpuTarget(None, 0, snapshot.error or "no GPU", "none")
     chosen = [g for g in snapshot.gpus if gpus is None or g.index in gpus] or list(snapshot.gpus)
     smallest = min((g.memory_total or 0) for g in chosen)
     names = sorted({g.name for g in chosen})
-    return Target(
+    return GpuTarget(
         smallest,
         len(snapshot.gpus),
         ", ".join(names),
@@ -103,17 +104,17 @@ def make_target(
     gpu_count: int | None = None,
     snapshot: GpuSnapshot | None = None,
     gpus: tuple[int, ...] | None = None,
-) -> Target:
+) -> GpuTarget:
     """The target from CLI options; else the live GPUs (read now unless given)."""
     if gpu_memory and gpu_model:
         raise UsageError("give either --gpu-memory or --gpu, not both")
     if gpu_memory:
-        return Target(parse_memory(gpu_memory), gpu_count or 0, gpu_memory, "given")
+        return GpuTarget(parse_memory(gpu_memory), gpu_count or 0, gpu_memory, "given")
     if gpu_model:
-        return Target(gpu_model_memory(gpu_model), gpu_count or 0, gpu_model, "given")
+        return GpuTarget(gpu_model_memory(gpu_model), gpu_count or 0, gpu_model, "given")
     target = live_target(snapshot if snapshot is not None else read_gpus(), gpus)
     if gpu_count:
-        target = Target(target.gpu_memory, gpu_count, target.name, target.source, target.free)
+        target = GpuTarget(target.gpu_memory, gpu_count, target.name, target.source, target.free)
     return target
 
 
@@ -169,38 +170,33 @@ def live_warnings(plan: Plan, snapshot: GpuSnapshot, own_server: str | None = No
     return out
 
 
-def fit_check(
+def plan_for_start(
     loaded: LoadedProfile,
     settings: Settings,
     snapshot: GpuSnapshot | None = None,
-    fleet: Any | None = None,
-) -> list[str]:
-    """Warnings before a start: the plan's problems and the live GPUs' free memory. Never
-    raises; a model whose config is not on disk is skipped quietly (vLLM will fetch it).
-    `fleet` (a Fleet) lets the warnings name the server that holds a GPU."""
-    try:
-        snap = (
-            snapshot
-            if snapshot is not None
-            else (
-                GpuSnapshot(error="cpu")
-                if memory.plan_settings(loaded.profile).device == "cpu"
-                else read_gpus(fleet)
-            )
-        )
-        target = live_target(snap, tuple(loaded.profile.gpus) if loaded.profile.gpus else None)
-        plan = memory.plan_profile(loaded.profile, settings, target)
-    except VllmtuiError:
-        return []
-    except Exception as exc:  # noqa: BLE001 - a fit check must never stop a start
-        return [f"memory plan failed ({type(exc).__name__}: {exc}); starting anyway"]
+    fleet: ServerSessions | None = None,
+) -> tuple[Plan, GpuSnapshot]:
+    """The memory plan a start is checked against, made once: for the GPUs the profile uses as
+    they are now (read now unless `snapshot` is given; none for a CPU profile), with the
+    reading it was made for. `fleet` lets the reading name the server that holds a GPU.
+    VllmtuiError when the model's config is not on disk."""
+    if snapshot is None:
+        cpu = plan_settings(loaded.profile).device == "cpu"
+        snapshot = GpuSnapshot(error="cpu") if cpu else read_gpus(fleet)
+    target = live_target(snapshot, tuple(loaded.profile.gpus) if loaded.profile.gpus else None)
+    return plan_profile(loaded.profile, settings, target), snapshot
+
+
+def judge(plan: Plan, snapshot: GpuSnapshot) -> list[str]:
+    """Warnings before a start from a plan already made for the live GPUs (`plan_for_start`):
+    the plan's problems, what would make it fit, and the GPUs' free memory."""
     out = [f"memory: {p}" for p in plan.problems]
     if plan.fits is False and plan.suggestions:
         fixes = [s.change for s in plan.suggestions if s.fits]
         if fixes:
             out.append(
                 "memory: would fit with " + " or ".join(fixes) + " (`vllmtui plan "
-                f"{loaded.profile.name}` shows the numbers)"
+                f"{plan.profile}` shows the numbers)"
             )
-    out += [f"gpu: {w}" for w in live_warnings(plan, snap)]
+    out += [f"gpu: {w}" for w in live_warnings(plan, snapshot)]
     return out

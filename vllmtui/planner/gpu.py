@@ -17,9 +17,10 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from vllmtui.core import procs
+from vllmtui.core.tmux import SessionInfo
 
 MiB = 1 << 20
 REAP_HINT = "`vllmtui reap` (key R in the TUI) kills orphaned vLLM processes"
@@ -288,7 +289,13 @@ def build_snapshot(
     return GpuSnapshot(gpus=tuple(sorted(readings, key=lambda g: g.index)), driver=driver)
 
 
-def server_trees(sessions: Iterable[Any], everything: list[procs.ProcInfo]) -> dict[str, set[int]]:
+class ServerSessions(Protocol):
+    """What GPU processes are mapped to: the live server sessions (a `Fleet` has them)."""
+
+    def server_sessions(self) -> list[SessionInfo]: ...
+
+
+def server_trees(sessions: Iterable[SessionInfo], everything: list[procs.ProcInfo]) -> dict[str, set[int]]:
     """Each live server's process tree, by profile name, from `Fleet.server_sessions()`."""
     trees: dict[str, set[int]] = {}
     for sess in sessions:
@@ -301,7 +308,7 @@ def server_trees(sessions: Iterable[Any], everything: list[procs.ProcInfo]) -> d
 
 
 def read_gpus(
-    fleet: Any | None = None,
+    fleet: ServerSessions | None = None,
     query: Callable[[], tuple[list[dict[str, Any]], str | None]] | None = None,
 ) -> GpuSnapshot:
     """Read every GPU now; map processes to `fleet`'s servers (a `Fleet`, optional).

@@ -83,26 +83,8 @@ class ModelShape:
 
 def shape_from_config(config: dict[str, Any], source: str = "config.json") -> ModelShape:
     """Read a ModelShape from a config.json mapping; UsageError naming the missing field."""
-    cfg = dict(config)
-    text = cfg.get("text_config") or cfg.get("language_config") or cfg.get("llm_config")
-    if isinstance(text, dict) and "num_hidden_layers" not in cfg:
-        outer = cfg
-        cfg = {**text}
-        cfg.setdefault("architectures", outer.get("architectures"))
-        cfg.setdefault("torch_dtype", outer.get("torch_dtype") or outer.get("dtype"))
-        cfg.setdefault("quantization_config", outer.get("quantization_config"))
-    hidden = _first(cfg, "hidden_size", "n_embd", "d_model")
-    layers = _first(cfg, "num_hidden_layers", "n_layer", "num_layers")
-    heads = _first(cfg, "num_attention_heads", "n_head", "num_heads")
-    vocab = _first(cfg, "vocab_size", "padded_vocab_size")
-    for name, value in (
-        ("hidden_size", hidden),
-        ("num_hidden_layers", layers),
-        ("num_attention_heads", heads),
-        ("vocab_size", vocab),
-    ):
-        if not isinstance(value, int) or value <= 0:
-            raise UsageError(f"{source}: {name} is missing; cannot size this model")
+    cfg = _decoder_config(config)
+    hidden, layers, heads, vocab = _required(cfg, source)
     kv_heads = _first(cfg, "num_key_value_heads", "multi_query_group_num", "n_head_kv")
     if kv_heads is None:
         kv_heads = 1 if cfg.get("multi_query") else heads
@@ -110,75 +92,9 @@ def shape_from_config(config: dict[str, Any], source: str = "config.json") -> Mo
     model_type = str(cfg.get("model_type") or "")
     archs = cfg.get("architectures") or [model_type or "?"]
     intermediate = int(_first(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", default=4 * hidden))
-
-    # mixture of experts
-    experts = int(_first(cfg, "num_local_experts", "n_routed_experts", "num_experts", default=0) or 0)
-    per_token = int(_first(cfg, "num_experts_per_tok", "moe_topk", "top_k", default=0) or 0)
-    moe_inter = int(_first(cfg, "moe_intermediate_size", default=intermediate) or intermediate)
-    shared = 0
-    moe_layers = 0
-    if experts:
-        if cfg.get("n_shared_experts"):
-            shared = int(cfg["n_shared_experts"]) * moe_inter
-        elif cfg.get("shared_expert_intermediate_size"):
-            shared = int(cfg["shared_expert_intermediate_size"])
-        first_dense = int(cfg.get("first_k_dense_replace") or 0)
-        freq = int(cfg.get("moe_layer_freq") or cfg.get("decoder_sparse_step") or 1)
-        only_dense = set(cfg.get("mlp_only_layers") or [])
-        moe_layers = sum(
-            1
-            for i in range(layers)
-            if i >= first_dense
-            and i % freq == (0 if "moe_layer_freq" in cfg or freq == 1 else freq - 1)
-            and i not in only_dense
-        )
-
-    # attention layout
-    kv_lora = int(cfg.get("kv_lora_rank") or 0)
-    types = cfg.get("layer_types")
-    state = sliding = 0
-    window = cfg.get("sliding_window")
-    if isinstance(types, list) and len(types) == layers:
-        full = sum(1 for t in types if t in FULL_TYPES)
-        sliding = sum(1 for t in types if t in SLIDING_TYPES)
-        state = layers - full - sliding
-    elif isinstance(cfg.get("layers_block_type"), list):
-        block_types = cfg["layers_block_type"]
-        full = sum(1 for t in block_types if t == "attention")
-        state = layers - full
-    elif isinstance(cfg.get("hybrid_override_pattern"), str):
-        pattern = cfg["hybrid_override_pattern"]
-        full = pattern.count("*")
-        state = pattern.count("M")
-    elif cfg.get("attn_layer_period"):
-        period, offset = int(cfg["attn_layer_period"]), int(cfg.get("attn_layer_offset") or 0)
-        full = sum(1 for i in range(layers) if i % period == offset)
-        state = layers - full
-    else:
-        full = layers
-        use_window = cfg.get("use_sliding_window", True)
-        if isinstance(window, int) and window > 0 and use_window:
-            first_full = int(cfg.get("max_window_layers") or 0) if model_type.startswith("qwen") else 0
-            sliding = layers - first_full
-            full = first_full
-    if not sliding:
-        window = None
-
-    quant = cfg.get("quantization_config") or {}
-    method = quant.get("quant_method") if isinstance(quant, dict) else None
-    bits = None
-    group = None
-    if isinstance(quant, dict):
-        bits = _first(quant, "bits", "w_bit", "weight_bits", "num_bits")
-        group = _first(quant, "group_size", "q_group_size")
-        groups = quant.get("config_groups")
-        if bits is None and isinstance(groups, dict):
-            for value in groups.values():
-                weights = value.get("weights") if isinstance(value, dict) else None
-                if isinstance(weights, dict) and weights.get("num_bits"):
-                    bits = weights["num_bits"]
-                    group = weights.get("group_size") or group
-                    break
+    moe = _experts(cfg, layers, intermediate)
+    layout = _layer_layout(cfg, layers, model_type)
+    method, bits, group = _quantization(cfg.get("quantization_config") or {})
     return ModelShape(
         architecture=str(archs[0]),
         model_type=model_type,
@@ -194,25 +110,143 @@ def shape_from_config(config: dict[str, Any], source: str = "config.json") -> Mo
         qkv_bias=bool(
             cfg.get("attention_bias") or cfg.get("qkv_bias") or model_type in ("qwen2", "qwen2_moe")
         ),
-        experts=experts,
-        experts_per_token=per_token,
-        moe_intermediate=moe_inter if experts else 0,
-        shared_intermediate=shared,
-        moe_layers=moe_layers,
-        kv_lora_rank=kv_lora,
+        experts=moe.experts,
+        experts_per_token=moe.per_token,
+        moe_intermediate=moe.intermediate,
+        shared_intermediate=moe.shared,
+        moe_layers=moe.layers,
+        kv_lora_rank=int(cfg.get("kv_lora_rank") or 0),
         q_lora_rank=int(cfg.get("q_lora_rank") or 0),
         qk_nope_head_dim=int(cfg.get("qk_nope_head_dim") or 0),
         qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0),
         v_head_dim=int(cfg.get("v_head_dim") or 0),
-        full_layers=full,
-        sliding_layers=sliding,
-        sliding_window=window if sliding else None,
-        state_layers=state,
+        full_layers=layout.full,
+        sliding_layers=layout.sliding,
+        sliding_window=layout.window,
+        state_layers=layout.state,
         max_position=_max_position(cfg),
         dtype=_first(cfg, "torch_dtype", "dtype"),
-        quant_method=str(method).lower() if method else None,
-        quant_bits=float(bits) if bits else None,
-        quant_group=int(group) if isinstance(group, int) and group > 0 else None,
+        quant_method=method,
+        quant_bits=bits,
+        quant_group=group,
+    )
+
+
+def _decoder_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The decoder's part of a config: a multimodal config's `text_config` (or the like), with
+    the outer config's architectures, dtype and quantization; else the config itself."""
+    cfg = dict(config)
+    text = cfg.get("text_config") or cfg.get("language_config") or cfg.get("llm_config")
+    if not isinstance(text, dict) or "num_hidden_layers" in cfg:
+        return cfg
+    inner = {**text}
+    inner.setdefault("architectures", cfg.get("architectures"))
+    inner.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype"))
+    inner.setdefault("quantization_config", cfg.get("quantization_config"))
+    return inner
+
+
+def _required(cfg: dict[str, Any], source: str) -> tuple[int, int, int, int]:
+    """(hidden size, layers, attention heads, vocabulary): without them nothing can be sized."""
+    found = {
+        "hidden_size": _first(cfg, "hidden_size", "n_embd", "d_model"),
+        "num_hidden_layers": _first(cfg, "num_hidden_layers", "n_layer", "num_layers"),
+        "num_attention_heads": _first(cfg, "num_attention_heads", "n_head", "num_heads"),
+        "vocab_size": _first(cfg, "vocab_size", "padded_vocab_size"),
+    }
+    for name, value in found.items():
+        if not isinstance(value, int) or value <= 0:
+            raise UsageError(f"{source}: {name} is missing; cannot size this model")
+    hidden, layers, heads, vocab = found.values()
+    return hidden, layers, heads, vocab
+
+
+@dataclass(frozen=True)
+class _Experts:
+    experts: int = 0
+    per_token: int = 0
+    intermediate: int = 0  # one expert's MLP width
+    shared: int = 0  # total width of the shared expert(s)
+    layers: int = 0  # layers whose MLP is a mixture of experts
+
+
+def _experts(cfg: dict[str, Any], layers: int, intermediate: int) -> _Experts:
+    """A mixture-of-experts layout (no experts: a dense model)."""
+    experts = int(_first(cfg, "num_local_experts", "n_routed_experts", "num_experts", default=0) or 0)
+    per_token = int(_first(cfg, "num_experts_per_tok", "moe_topk", "top_k", default=0) or 0)
+    if not experts:
+        return _Experts(per_token=per_token)  # as the config says, though nothing uses it
+    moe_inter = int(_first(cfg, "moe_intermediate_size", default=intermediate) or intermediate)
+    shared = 0
+    if cfg.get("n_shared_experts"):
+        shared = int(cfg["n_shared_experts"]) * moe_inter
+    elif cfg.get("shared_expert_intermediate_size"):
+        shared = int(cfg["shared_expert_intermediate_size"])
+    first_dense = int(cfg.get("first_k_dense_replace") or 0)
+    freq = int(cfg.get("moe_layer_freq") or cfg.get("decoder_sparse_step") or 1)
+    phase = 0 if "moe_layer_freq" in cfg or freq == 1 else freq - 1
+    only_dense = set(cfg.get("mlp_only_layers") or [])
+    moe_layers = sum(
+        1 for i in range(layers) if i >= first_dense and i % freq == phase and i not in only_dense
+    )
+    return _Experts(experts, per_token, moe_inter, shared, moe_layers)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    full: int  # layers with a full-attention KV cache
+    sliding: int = 0  # layers with a sliding-window KV cache
+    state: int = 0  # linear-attention / Mamba layers
+    window: int | None = None  # the sliding window, when there are sliding layers
+
+
+def _layer_layout(cfg: dict[str, Any], layers: int, model_type: str) -> _Layout:
+    """How many layers of each kind, from whichever way the family writes it."""
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and len(types) == layers:
+        full = sum(1 for t in types if t in FULL_TYPES)
+        sliding = sum(1 for t in types if t in SLIDING_TYPES)
+        return _with_window(cfg, full, sliding, layers - full - sliding)
+    if isinstance(cfg.get("layers_block_type"), list):
+        full = sum(1 for t in cfg["layers_block_type"] if t == "attention")
+        return _Layout(full, state=layers - full)
+    if isinstance(cfg.get("hybrid_override_pattern"), str):
+        pattern = cfg["hybrid_override_pattern"]
+        return _Layout(pattern.count("*"), state=pattern.count("M"))
+    if cfg.get("attn_layer_period"):
+        period, offset = int(cfg["attn_layer_period"]), int(cfg.get("attn_layer_offset") or 0)
+        full = sum(1 for i in range(layers) if i % period == offset)
+        return _Layout(full, state=layers - full)
+    window = cfg.get("sliding_window")
+    if isinstance(window, int) and window > 0 and cfg.get("use_sliding_window", True):
+        first_full = int(cfg.get("max_window_layers") or 0) if model_type.startswith("qwen") else 0
+        return _with_window(cfg, first_full, layers - first_full, 0)
+    return _Layout(layers)
+
+
+def _with_window(cfg: dict[str, Any], full: int, sliding: int, state: int) -> _Layout:
+    return _Layout(full, sliding, state, cfg.get("sliding_window") if sliding else None)
+
+
+def _quantization(quant: Any) -> tuple[str | None, float | None, int | None]:
+    """(method, bits per weight, group size) from a `quantization_config`, where it says."""
+    if not isinstance(quant, dict):
+        return None, None, None
+    method = quant.get("quant_method")
+    bits = _first(quant, "bits", "w_bit", "weight_bits", "num_bits")
+    group = _first(quant, "group_size", "q_group_size")
+    groups = quant.get("config_groups")
+    if bits is None and isinstance(groups, dict):
+        for value in groups.values():
+            weights = value.get("weights") if isinstance(value, dict) else None
+            if isinstance(weights, dict) and weights.get("num_bits"):
+                bits = weights["num_bits"]
+                group = weights.get("group_size") or group
+                break
+    return (
+        str(method).lower() if method else None,
+        float(bits) if bits else None,
+        int(group) if isinstance(group, int) and group > 0 else None,
     )
 
 

@@ -4,7 +4,8 @@ the TUI's Plan view alike."""
 from __future__ import annotations
 
 from vllmtui.planner.gpu import GpuSnapshot
-from vllmtui.planner.memory import Plan, gib
+from vllmtui.planner.memory import Plan
+from vllmtui.planner.sizing import gib
 from vllmtui.planner.vllm_figures import VllmFigures
 
 

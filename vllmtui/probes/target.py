@@ -26,7 +26,8 @@ from vllmtui.probes.snippets import Snippets, client_snippets
 from vllmtui.probes.toolcheck import load_tools_file
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import LoadedProfile
-from vllmtui.servers.fleet import Fleet, ServerStatus, session_name
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.status import ServerStatus, session_name
 
 
 def probe_target(

@@ -8,7 +8,8 @@ from pathlib import Path
 from vllmtui.core.settings import Settings
 from vllmtui.planner.vllm_figures import VllmFigures, figures_of_line
 from vllmtui.servers import logs, runs
-from vllmtui.servers.fleet import Fleet, session_name
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.status import session_name
 
 HEAD_BYTES = 16 << 20  # the figures come before readiness; never read a whole big log
 

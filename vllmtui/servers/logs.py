@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ _NOT_FAILURE = re.compile(r"non-default args|\bWARNING\b|\bINFO\b.*trust_remote_
 
 
 def phase_of(line: str) -> str | None:
+    """The start phase a log line marks, if any (the latest phase wins)."""
     for phase in reversed(PHASES):
         if phase.pattern.search(line):
             return phase.key
@@ -152,6 +154,7 @@ def phase_of(line: str) -> str | None:
 
 
 def failure_of(line: str) -> Failure | None:
+    """The root cause a log line names, if any (harmless lines never do)."""
     if _NOT_FAILURE.search(line):
         return None
     for key, pattern, hint in _FAILURES:
@@ -276,6 +279,52 @@ def scan(path: Path, head_bytes: int = 8 << 20, tail_bytes: int = 1 << 20) -> Lo
         for line in more[1:] if start > offset else more:
             state.feed(clean_line(line))
     return state
+
+
+READY_LINE = b"Application startup complete."  # what the "ready" phase's pattern matches
+
+
+def ready_stamp(path: Path, limit: int = 8 << 20) -> str | None:
+    """What `LogState.ready_stamp` would say after the whole log, found fast: the stamp in
+    force when the log first said it was ready (searched in its first `limit` bytes); None
+    when it did not say so there, or had no stamps before it."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return None
+    end = data.find(READY_LINE)
+    if end < 0 or data.find(b"\n", end) < 0:  # not there, or on a line not complete yet
+        return None
+    for line in reversed(data[:end].decode("utf-8", "replace").splitlines()):
+        stamp = STAMP_RE.search(clean_line(line))
+        if stamp:
+            return stamp.group(1)
+    return None
+
+
+class LogStates:
+    """What each log has said so far, read incrementally: each call reads only the bytes added
+    since the last one (a log too big to read at once is `scan`ned). Thread-safe."""
+
+    def __init__(self, big: int = 16 << 20) -> None:
+        self._big = big
+        self._seen: dict[Path, tuple[int, LogState]] = {}
+        self._lock = threading.Lock()
+
+    def state(self, path: Path) -> LogState:
+        """The phase, failure and stamps of the log at `path` up to its last complete line."""
+        with self._lock:
+            offset, state = self._seen.get(path, (0, LogState()))
+            if offset == 0 and path.exists() and path.stat().st_size > self._big:
+                state = scan(path)
+                offset = path.stat().st_size
+            else:
+                lines, offset = read_lines_from(path, offset)
+                for line in lines:
+                    state.feed(clean_line(line))
+            self._seen[path] = (offset, state)
+            return state
 
 
 def follow(

@@ -3,6 +3,7 @@ what was learned later (ready.json, exit.json, probe and bench results). History
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -17,6 +18,7 @@ from vllmtui import __version__
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.launch import LaunchSpec
 from vllmtui.profiles.model import Profile
+from vllmtui.servers import logs
 
 LAUNCH = "launch.json"
 LOG = "server.log"
@@ -121,18 +123,60 @@ def create_run(
 
 
 def read_run(path: Path) -> Run | None:
+    """A run read back from its directory; None when it has no launch.json."""
     launch = _read_json(path / LAUNCH)
     if launch is None:
         return None
-    ready = _read_json(path / READY)
+    started = float(launch.get("started", 0))
     return Run(
         path=path,
         profile=str(launch.get("profile", path.parent.name)),
-        started=float(launch.get("started", 0)),
+        started=started,
         launch=launch,
-        time_to_ready=float(ready["time_to_ready"]) if ready and "time_to_ready" in ready else None,
+        time_to_ready=time_to_ready(path, started),
         exit=_read_json(path / EXIT),
     )
+
+
+def time_to_ready(run_dir: Path, started: float) -> float | None:
+    """Seconds from a run's start to ready: as recorded (ready.json), else when its log says it
+    became ready; None when it never did (or its log has no timestamps)."""
+    recorded = recorded_time_to_ready(run_dir)
+    if recorded is not None:
+        return recorded
+    moment = logged_ready_at(_ready_stamp(run_dir / LOG), started)
+    return None if moment is None else round(moment - started, 2)
+
+
+def _ready_stamp(log: Path) -> str | None:
+    try:
+        info = log.stat()
+    except OSError:
+        return None
+    return _ready_stamp_of(log, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ready_stamp_of(log: Path, size: int, mtime_ns: int) -> str | None:
+    """`logs.ready_stamp`, read again only when the log has changed (size, mtime)."""
+    return logs.ready_stamp(log)
+
+
+def recorded_time_to_ready(run_dir: Path) -> float | None:
+    """The time to ready in the run's ready.json, if one was written."""
+    ready = _read_json(run_dir / READY)
+    return float(ready["time_to_ready"]) if ready and "time_to_ready" in ready else None
+
+
+def logged_ready_at(stamp: str | None, started: float) -> float | None:
+    """When the log says a run became ready: vLLM's stamp on the readiness line has 1 s
+    resolution, so ready fell in [stamp, stamp + 1) and after the start; the middle of what is
+    left of that second. None without a stamp that fits. The same whenever it is asked."""
+    logged = logs.stamp_to_epoch(stamp, started) if stamp else None
+    if logged is None:
+        return None
+    low, high = max(logged, started), logged + 1
+    return (low + high) / 2 if low <= high else None
 
 
 def runs_of(settings: Settings, profile: str, limit: int | None = None) -> list[Run]:
@@ -152,12 +196,13 @@ def runs_of(settings: Settings, profile: str, limit: int | None = None) -> list[
 
 
 def latest_run(settings: Settings, profile: str) -> Run | None:
+    """The profile's newest run, if it has one."""
     runs = runs_of(settings, profile, limit=1)
     return runs[0] if runs else None
 
 
 def record_ready(run_dir: Path, started: float, seen_at: float | None = None) -> bool:
-    """Record time to ready once, by whoever sees it first."""
+    """Record time to ready once (ready.json), by whoever waited for it first."""
     seen = seen_at if seen_at is not None else time.time()
     return write_json_once(
         run_dir / READY, {"time_to_ready": round(seen - started, 2), "ready_at": seen}
@@ -165,6 +210,7 @@ def record_ready(run_dir: Path, started: float, seen_at: float | None = None) ->
 
 
 def record_exit(run_dir: Path, data: dict[str, Any]) -> None:
+    """Record how a run ended (exit.json), replacing what was there."""
     write_json(run_dir / EXIT, {"recorded_at": time.time(), **data})
 
 

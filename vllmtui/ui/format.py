@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from vllmtui.core.humanize import fmt_duration
-from vllmtui.servers.fleet import ServerStatus
+from vllmtui.servers.status import ServerStatus
 
 # Colour names from the 16-colour ANSI palette, so a basic terminal shows them as meant;
 # every state is also spelled out, so colour is never the only signal.

@@ -1,63 +1,32 @@
 """The Bench tab: a small form, a progress bar, the result table, and the saved benchmarks
 of the profile compared (table + throughput-vs-concurrency plot).
 
-Rendering only: the view never does I/O. Interface for the app:
-
-- The view posts `BenchRequested(name, options)` when the user presses Run (options is a
-  `vllmtui.bench_run.BenchOptions`, already checked), and `BenchCancelRequested(name)`.
-- The app runs, in a thread worker (`@work(thread=True, exclusive=True, group="bench")`):
-  `vllmtui.bench_run.bench_server(settings, name, options, progress=cb, cancel=event)`, where
-  `cb(p)` does `app.call_from_thread(view.show_progress, p)` (or posts `BenchProgressed(p)`
-  and the handler calls `view.show_progress`); at the end `view.show_outcome(outcome)`.
-  Set `event` to cancel: the run stops within ~0.2 s.
-- `view.show_server(name, reports)`: the selected server changed; `reports` is
-  `vllmtui.bench_report.reports_of(settings, name)` read in a worker (the comparison).
+The view does its own work in thread workers: Run posts `BenchView.Requested` (to itself, and
+up, for whoever listens) and runs `bench_server` with progress and a cancel event (Cancel
+stops it within ~0.2 s); the saved reports are read whenever the tab is shown or the
+selection changes while it is shown, and again after a run. `show_*` render what they get.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from vllmtui.bench.load import BenchProgress, BenchReport
-from vllmtui.bench.report import compare_table, level_table, plot_throughput
-from vllmtui.bench.run import BenchOptions, BenchOutcome
+from vllmtui.bench.report import compare_table, level_table, plot_throughput, reports_of
+from vllmtui.bench.run import BenchOptions, BenchOutcome, bench_server
 from vllmtui.core.errors import UsageError
-
-
-class BenchRequested(Message):
-    """The user asked to benchmark server `name` with `options`."""
-
-    def __init__(self, name: str, options: BenchOptions) -> None:
-        super().__init__()
-        self.name = name
-        self.options = options
-
-
-class BenchCancelRequested(Message):
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-
-
-class BenchProgressed(Message):
-    """A running benchmark advanced (posted from the bench worker's progress callback)."""
-
-    def __init__(self, progress: BenchProgress) -> None:
-        super().__init__()
-        self.progress = progress
-
-
-class BenchFinished(Message):
-    def __init__(self, outcome: BenchOutcome) -> None:
-        super().__init__()
-        self.outcome = outcome
-
+from vllmtui.core.settings import Settings
+from vllmtui.ui.selection import Selection
+from vllmtui.ui.work import worker
 
 FIELDS = (  # (id, label, default)
     ("input-len", "input tokens", "128"),
@@ -118,10 +87,43 @@ class BenchView(VerticalScroll):
     BenchView #bench-error { color: $error; height: auto; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    @dataclass
+    class Requested(Message):
+        """The user asked to benchmark server `name` with `options`."""
+
+        name: str
+        options: BenchOptions
+
+    @dataclass
+    class Progressed(Message):
+        """A running benchmark advanced (posted from its progress callback)."""
+
+        progress: BenchProgress
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, BenchView.Progressed)
+
+    @dataclass
+    class Finished(Message):
+        outcome: BenchOutcome
+
+    @dataclass
+    class ReportsRead(Message):
+        """The saved benchmarks of server `name`."""
+
+        name: str
+        reports: list[BenchReport]
+
+    selection: var[Selection] = var(Selection(), init=False, always_update=True)
+    shown: var[bool] = var(False, init=False)
+
+    def __init__(self, settings: Settings | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
         self.server: str | None = None
         self.running = False
+        self._cancel: threading.Event | None = None
+        self._read_for: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bench-form"):
@@ -144,7 +146,8 @@ class BenchView(VerticalScroll):
         if self.server is None:
             return
         if event.button.id == "bench-cancel":
-            self.post_message(BenchCancelRequested(self.server))
+            if self._cancel is not None:
+                self._cancel.set()
             return
         values = {key: self.query_one(f"#bench-{key}", Input).value for key, _, _ in FIELDS}
         try:
@@ -154,7 +157,71 @@ class BenchView(VerticalScroll):
             return
         self.query_one("#bench-error", Static).update("")
         self.set_running(True)
-        self.post_message(BenchRequested(self.server, options))
+        self.post_message(self.Requested(self.server, options))
+
+    # ---------------------------------------------------------------- work
+
+    def on_bench_view_requested(self, message: BenchView.Requested) -> None:
+        # not stopped: a parent may want to know a benchmark was asked for
+        if self.settings is None:
+            return
+        if self._cancel is not None:
+            self.notify("a benchmark is running already", severity="warning")
+            return
+        self._cancel = threading.Event()
+        self.run_bench(self.settings, message.name, message.options, self._cancel)
+
+    @worker("running a benchmark", group="bench")
+    def run_bench(
+        self, settings: Settings, name: str, options: BenchOptions, cancel: threading.Event
+    ) -> None:
+        def progress(p: BenchProgress) -> None:
+            self.post_message(self.Progressed(p))
+
+        outcome = bench_server(settings, name, options, progress=progress, cancel=cancel)
+        self.post_message(self.Finished(outcome))
+
+    def on_bench_view_progressed(self, message: BenchView.Progressed) -> None:
+        message.stop()
+        self.show_progress(message.progress)
+
+    def on_bench_view_finished(self, message: BenchView.Finished) -> None:
+        message.stop()
+        self._cancel = None
+        self.show_outcome(message.outcome)
+        self._read_for = None
+        self._read()  # the saved comparison now includes this run
+
+    def watch_selection(self, selection: Selection) -> None:
+        if self.shown and selection.name != self._read_for:
+            self._read()
+
+    def watch_shown(self, shown: bool) -> None:
+        if shown:
+            self._read()
+        else:
+            self._read_for = None
+
+    def _read(self) -> None:
+        name = self.selection.name
+        self._read_for = name
+        if name is not None and self.settings is not None and self.shown:
+            self.read_reports(self.settings, name)
+
+    @worker("reading the saved benchmarks", group="bench-read", exclusive=True)
+    def read_reports(self, settings: Settings, name: str) -> None:
+        try:
+            reports = reports_of(settings, name)
+        except Exception:  # noqa: BLE001 - unreadable reports: show none
+            reports = []
+        self.post_message(self.ReportsRead(name, reports))
+
+    def on_bench_view_reports_read(self, message: BenchView.ReportsRead) -> None:
+        message.stop()
+        if message.name == self.selection.name:
+            self.show_server(message.name, message.reports)
+
+    # ---------------------------------------------------------------- rendering
 
     def set_running(self, running: bool) -> None:
         self.running = running

@@ -1,56 +1,37 @@
 """The GPU panel: every GPU with sparklines of the last minutes, its processes and the server
-each belongs to; orphans flagged with the key that reaps them. Renders snapshots only.
-
-Wiring (the app does the I/O, in a worker, about once a second):
-
-    from vllmtui.gpu import GpuHistory, read_gpus
-    from vllmtui.ui.widgets.gpu_panel import GpuPanel, GpuSnapshotTaken
-
-    @work(thread=True, exclusive=True, group="gpu")
-    def poll_gpus(self) -> None:
-        history = GpuHistory()                      # keeps 300 s
-        while not get_current_worker().is_cancelled:
-            snapshot = read_gpus(self.fleet)        # never raises
-            history = history.add(snapshot)
-            self.post_message(GpuSnapshotTaken(snapshot, history))
-            time.sleep(self.settings.poll_interval)
-
-    def on_gpu_snapshot_taken(self, message: GpuSnapshotTaken) -> None:
-        self.query_one(GpuPanel).show(message.snapshot, message.history)
-        # header: message.snapshot.summary(); server table: message.snapshot.usage_by_server()
+each belongs to; orphans flagged with the key that reaps them. It reads the GPUs in its own
+worker (more often while it is shown) and posts each reading up as `GpuPanel.SnapshotTaken`
+(the header's summary and the table's GPU cells come from it).
 
 `gpu_cells(snapshot, name)` gives a server table's GPUS / GPU MEM cells.
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
-from vllmtui.planner.gpu import GpuHistory, GpuProcess, GpuReading, GpuSnapshot
+from vllmtui.core import humanize
+from vllmtui.core.settings import Settings
+from vllmtui.planner.gpu import GpuHistory, GpuProcess, GpuReading, GpuSnapshot, read_gpus
+from vllmtui.servers.fleet import Fleet
+from vllmtui.ui.work import worker
 
-BARS = "▁▂▃▄▅▆▇█"
 REAP_KEY = "R"
 GiB = 1 << 30
 
 
-class GpuSnapshotTaken(Message):
-    """A worker read the GPUs (the reading may say why there is none)."""
-
-    def __init__(self, snapshot: GpuSnapshot, history: GpuHistory | None = None) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-        self.history = history
-
-
 def sparkline(values: list[float], width: int = 30, top: float = 100.0) -> str:
     """The last `width` values (0..top) as block characters; padded on the left."""
-    tail = values[-width:]
-    chars = [BARS[min(len(BARS) - 1, max(0, int(v / top * (len(BARS) - 1) + 0.5)))] for v in tail]
-    return " " * (width - len(chars)) + "".join(chars)
+    return humanize.sparkline(values, width, top, pad=True)
 
 
 def _gib(n: int | None) -> str:
@@ -141,20 +122,69 @@ def gpu_cells(snapshot: GpuSnapshot | None, server: str) -> tuple[str, str]:
 
 
 class GpuPanel(VerticalScroll):
-    """Shows the latest GPU snapshot; `show` is the only way in (no I/O here)."""
+    """Shows the latest GPU reading; with a fleet, takes the readings itself."""
 
     DEFAULT_CSS = "GpuPanel { height: 1fr; } GpuPanel > Static { width: 1fr; }"
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    @dataclass
+    class SnapshotTaken(Message):
+        """The GPUs were read (the reading may say why there is none)."""
+
+        snapshot: GpuSnapshot
+        history: GpuHistory | None = None
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, GpuPanel.SnapshotTaken)
+
+    shown: var[bool] = var(False, init=False)
+
+    def __init__(
+        self, fleet: Fleet | None = None, settings: Settings | None = None, *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.fleet = fleet
+        self.settings = settings or Settings()
         self.snapshot: GpuSnapshot | None = None
         self.history: GpuHistory | None = None
+        self._poke = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Static(gpu_panel_text(None), id="gpu-panel-body")
 
+    def on_mount(self) -> None:
+        if self.fleet is not None:
+            self.poll_gpus(self.fleet)
+
+    def on_unmount(self) -> None:
+        self._poke.set()
+
+    def watch_shown(self, shown: bool) -> None:
+        if shown:
+            self._poke.set()  # a fresh reading now
+            self._refresh_view()
+
+    @worker("reading the GPUs", group="gpu", exclusive=True)
+    def poll_gpus(self, fleet: Fleet) -> None:
+        this = get_current_worker()
+        history = GpuHistory()
+        while not this.is_cancelled:
+            snapshot = read_gpus(fleet)
+            history = history.add(snapshot)
+            self.post_message(self.SnapshotTaken(snapshot, history))
+            self._poke.wait(self.settings.gpu_poll if self.shown else self.settings.gpu_poll_hidden)
+            self._poke.clear()
+
+    def on_gpu_panel_snapshot_taken(self, message: GpuPanel.SnapshotTaken) -> None:
+        # not stopped: the screen's header and table use the reading too
+        self.snapshot, self.history = message.snapshot, message.history
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        if self.shown and self.snapshot is not None:  # hidden: catch up when shown
+            self.show(self.snapshot, self.history)
+
     def show(self, snapshot: GpuSnapshot, history: GpuHistory | None = None) -> None:
-        """Render a new reading (call from the app's message handler)."""
+        """Render a reading."""
         self.snapshot = snapshot
         self.history = history
         self.query_one("#gpu-panel-body", Static).update(gpu_panel_text(snapshot, history))

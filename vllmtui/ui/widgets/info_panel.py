@@ -9,11 +9,17 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.widgets import Static
 
-from vllmtui.servers.fleet import ServerStatus
-from vllmtui.ui.format import fmt_duration
-from vllmtui.ui.messages import InfoSnapshot
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.model import LoadedProfile
+from vllmtui.servers.status import ServerStatus
+from vllmtui.ui import readings
+from vllmtui.core.humanize import fmt_duration
+from vllmtui.ui.messages import InfoRead, InfoSnapshot
+from vllmtui.ui.selection import Display, Selection
+from vllmtui.ui.work import worker
 
 
 def _when(ts: float) -> str:
@@ -73,10 +79,47 @@ def info_text(
 
 
 class InfoPanel(VerticalScroll):
-    """Shows `info_text` for the selected server."""
+    """Shows `info_text` for the selected server; reads the profile's command and the run
+    history in its own worker whenever the server, its state or its run changes."""
+
+    selection: var[Selection] = var(Selection(), init=False, always_update=True)
+
+    def __init__(self, settings: Settings, look: Display, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.look = look
+        self._key: tuple[str, str, str | None] | None = None
+        self._info: InfoSnapshot | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="info-body")
+
+    def watch_selection(self, selection: Selection) -> None:
+        if selection.key == self._key:
+            return
+        self._key = selection.key
+        if selection.name:
+            self.read_info(selection.name, selection.loaded)
+        self._refresh_view()
+
+    def reread(self) -> None:
+        """The profile file changed: read it again at the next selection."""
+        self._key = None
+
+    @worker("reading the server's info", group="info", exclusive=True)
+    def read_info(self, name: str, loaded: LoadedProfile | None) -> None:
+        self.post_message(InfoRead(readings.read_info(self.settings, name, loaded)))
+
+    def on_info_read(self, message: InfoRead) -> None:
+        message.stop()
+        if message.info.name == self.selection.name:
+            self._info = message.info
+            self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        status = self.selection.status
+        info = self._info if self._info and status and self._info.name == status.name else None
+        self.show(info_text(status, info, self.look.scrub))
 
     def show(self, text: Text) -> None:
         self.query_one("#info-body", Static).update(text)

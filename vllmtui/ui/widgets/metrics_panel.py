@@ -1,40 +1,38 @@
 """The Metrics tab: live load, token rates, latency percentiles and sparklines of one server.
 
-Rendering only: the panel never does I/O. Interface for the app (all on the UI thread):
-
-- Poll from a thread worker, one `vllmtui.metrics.MetricsPoller(status base URL)` per server,
-  kept across polls (it holds the rate and window state; build a new one when the server's
-  run dir changes). Every `settings.poll_interval` s: `snapshot = poller.poll()` (never
-  raises, at most `timeout` s), then post `MetricsSnapshotTaken(name, snapshot)`.
-- `panel.show(name, snapshot)`: render the selected server's latest snapshot (None: "no
-  reading yet"; a stopped server: `panel.show(name, None, note="stopped")`).
-- The server table's compact "req running/waiting, tok/s" column:
-  `metrics_cell(snapshot)` -> `Text` such as `3/1 845 tok/s` (dim `-` without a reading,
-  yellow `stale` when the last poll failed). Poll only running servers.
+`MetricsTab` scrapes /metrics in its own worker: one `MetricsPoller` per live server, kept
+across polls (it holds the rate and window state; a new one when the server's run changes),
+the selected server more often than the others. Each reading is posted up as
+`MetricsTab.SnapshotTaken` (the table's load column) and the selected server's is rendered
+by `MetricsPanel` (`metrics_cell(snapshot)` gives the compact table cell: `3/1 845 tok/s`,
+dim `-` without a reading, yellow `stale` when the last poll failed).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
-from vllmtui.servers.metrics import Latency, MetricsSnapshot, fmt_rate, sparkline, table_cell
+from vllmtui.core.humanize import sparkline
+from vllmtui.core.net import base_url
+from vllmtui.core.settings import Settings
+from vllmtui.servers.metrics import Latency, MetricsPoller, MetricsSnapshot, fmt_rate, table_cell
+from vllmtui.ui.selection import Selection
+from vllmtui.ui.work import worker
 
 SPARK_WIDTH = 60
-
-
-class MetricsSnapshotTaken(Message):
-    """A metrics poll of server `name` finished (good or stale)."""
-
-    def __init__(self, name: str, snapshot: MetricsSnapshot) -> None:
-        super().__init__()
-        self.name = name
-        self.snapshot = snapshot
 
 
 def metrics_cell(snapshot: MetricsSnapshot | None) -> Text:
@@ -139,3 +137,88 @@ class MetricsPanel(Static):
         """Render `snapshot` for server `name` (the app calls this for the selected server)."""
         self.server, self.snapshot = name, snapshot
         self.update(render_metrics(name, snapshot, note))
+
+
+class MetricsTab(VerticalScroll):
+    """The scrolling tab around `MetricsPanel`; polls every live server's /metrics."""
+
+    @dataclass
+    class SnapshotTaken(Message):
+        """A metrics poll of server `name` finished (good or stale)."""
+
+        name: str
+        snapshot: MetricsSnapshot
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, MetricsTab.SnapshotTaken) and message.name == self.name
+
+    selection: var[Selection] = var(Selection(), init=False, always_update=True)
+    shown: var[bool] = var(False, init=False)
+
+    def __init__(self, settings: Settings | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.metrics: dict[str, MetricsSnapshot] = {}
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield MetricsPanel(id="metrics-panel")
+
+    def on_mount(self) -> None:
+        if self.settings is not None:
+            self.poll_metrics(self.settings)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    def watch_selection(self, old: Selection, new: Selection) -> None:
+        if old.key != new.key:
+            self._refresh_view()
+
+    def watch_shown(self, shown: bool) -> None:
+        self._refresh_view()
+
+    @worker("reading the servers' metrics", group="metrics", exclusive=True)
+    def poll_metrics(self, settings: Settings) -> None:
+        this = get_current_worker()
+        pollers: dict[str, tuple[str, MetricsPoller]] = {}
+        last: dict[str, float] = {}
+        try:
+            while not this.is_cancelled and not self._stop.is_set():
+                selection = self.selection
+                live = {s.name: s for s in selection.statuses if s.state in ("ready", "unhealthy") and s.port}
+                for name in [n for n in pollers if n not in live]:
+                    pollers.pop(name)[1].close()
+                for name, status in live.items():
+                    key = str(status.run_dir)
+                    if name not in pollers or pollers[name][0] != key:
+                        if name in pollers:
+                            pollers[name][1].close()
+                        url = base_url(status.host, status.port or 0)
+                        pollers[name] = (key, MetricsPoller(url, timeout=settings.metrics_timeout))
+                    due = settings.metrics_selected if name == selection.name else settings.metrics_others
+                    if time.monotonic() - last.get(name, 0.0) >= due:
+                        last[name] = time.monotonic()
+                        self.post_message(self.SnapshotTaken(name, pollers[name][1].poll()))
+                self._stop.wait(settings.poll_interval)
+        finally:
+            for _key, poller in pollers.values():
+                poller.close()
+
+    def on_metrics_tab_snapshot_taken(self, message: MetricsTab.SnapshotTaken) -> None:
+        # not stopped: the screen's table shows every server's load
+        self.metrics[message.name] = message.snapshot
+        if message.name == self.selection.name:
+            self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        if not self.shown:  # hidden tabs are not re-rendered; they catch up when shown
+            return
+        name, status = self.selection.name, self.selection.status
+        panel = self.query_one(MetricsPanel)
+        if name is None or status is None:
+            panel.show("-", None, note="no server selected")
+        elif not status.running:
+            panel.show(name, None, note=status.state)
+        else:
+            panel.show(name, self.metrics.get(name))

@@ -1,56 +1,41 @@
-"""The Plan view: a profile's memory plan, with vLLM's own logged figures beside the estimate.
-Renders what it is given (no I/O).
-
-Wiring (the app makes the plan in a worker; it reads config.json and may read the GPUs):
-
-    from vllmtui import fitcheck, memory
-    from vllmtui.cli_gpu import logged_figures
-    from vllmtui.ui.widgets.plan_view import PlanMade, PlanView
-
-    @work(thread=True, exclusive=True, group="plan")
-    def make_plan(self, loaded) -> None:
-        try:
-            target = fitcheck.make_target(snapshot=self.last_gpu_snapshot)   # live GPUs
-            plan = memory.plan_profile(loaded.profile, self.settings, target)
-            logged, run_dir = logged_figures(self.settings, loaded.profile.name)
-            self.post_message(PlanMade(loaded.profile.name, plan, logged, run_dir))
-        except VllmtuiError as exc:                 # e.g. no config.json on disk
-            self.post_message(PlanMade(loaded.profile.name, None, error=str(exc)))
-
-    def on_plan_made(self, message: PlanMade) -> None:
-        self.query_one(PlanView).show(message)
+"""The Plan tab: the selected profile's memory plan, with vLLM's own logged figures beside
+the estimate. The view plans in its own worker (it reads config.json, judges against the
+latest GPU reading it was handed) whenever it is shown or the selection changes while shown.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Static
 
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.planner import fitcheck, memory
+from vllmtui.planner.gpu import GpuSnapshot
 from vllmtui.planner.memory import Plan
 from vllmtui.planner.text import plan_lines
 from vllmtui.planner.vllm_figures import VllmFigures
+from vllmtui.profiles.model import LoadedProfile
+from vllmtui.servers.figures import logged_figures
+from vllmtui.ui.selection import Selection
+from vllmtui.ui.work import worker
 
 
+@dataclass
 class PlanMade(Message):
-    """A worker planned a profile's memory (or says why it could not)."""
+    """A profile's memory was planned (or the plan says why it could not be)."""
 
-    def __init__(
-        self,
-        name: str,
-        plan: Plan | None,
-        logged: VllmFigures | None = None,
-        run_dir: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.name = name
-        self.plan = plan
-        self.logged = logged
-        self.run_dir = run_dir
-        self.error = error
+    name: str
+    plan: Plan | None
+    logged: VllmFigures | None = None
+    run_dir: str | None = None
+    error: str | None = None
 
 
 def plan_text(message: PlanMade | None) -> Text:
@@ -83,16 +68,60 @@ def plan_text(message: PlanMade | None) -> Text:
 
 
 class PlanView(VerticalScroll):
-    """Shows the latest plan; `show` is the only way in."""
+    """Shows the latest plan of the selected profile."""
 
     DEFAULT_CSS = "PlanView { height: 1fr; } PlanView > Static { width: 1fr; }"
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    selection: var[Selection] = var(Selection(), init=False, always_update=True)
+    shown: var[bool] = var(False, init=False)
+
+    def __init__(self, settings: Settings | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.gpu_snapshot: GpuSnapshot | None = None  # handed down: the plan is judged against it
         self.message: PlanMade | None = None
+        self._planned: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(plan_text(None), id="plan-view-body")
+
+    def watch_selection(self, selection: Selection) -> None:
+        if self.shown and selection.name != self._planned:
+            self._plan()
+
+    def watch_shown(self, shown: bool) -> None:
+        if shown:
+            self._plan()  # fresh each time the tab is opened
+        else:
+            self._planned = None
+
+    def _plan(self) -> None:
+        name = self.selection.name
+        self._planned = name
+        if name is not None and self.settings is not None:
+            self.make_plan(self.settings, name, self.selection.loaded, self.gpu_snapshot)
+
+    @worker("planning the memory", group="plan", exclusive=True)
+    def make_plan(
+        self, settings: Settings, name: str, loaded: LoadedProfile | None, snapshot: GpuSnapshot | None
+    ) -> None:
+        if loaded is None:
+            self.post_message(PlanMade(name, None, error=f"no profile file for {name} here"))
+            return
+        try:
+            target = fitcheck.make_target(snapshot=snapshot)
+            plan = memory.plan_profile(loaded.profile, settings, target)
+            logged, run_dir = logged_figures(settings, name)
+            self.post_message(PlanMade(name, plan, logged, run_dir))
+        except VllmtuiError as exc:
+            self.post_message(PlanMade(name, None, error=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a plan that fails says so in the tab
+            self.post_message(PlanMade(name, None, error=f"planning failed: {exc}"))
+
+    def on_plan_made(self, message: PlanMade) -> None:
+        message.stop()
+        if message.name == self.selection.name:
+            self.show(message)
 
     def show(self, message: PlanMade) -> None:
         self.message = message

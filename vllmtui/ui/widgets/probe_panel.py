@@ -1,59 +1,41 @@
 """The Probe tab: the latest result of each probe kind (chat, tools, round trip) of the
 selected server, a live view of a running probe's streamed text, and the client snippets.
 
-Rendering only: the panel never does I/O. The app reads and runs probes in thread workers
-and hands the panel data. Interface (all calls on the UI thread):
-
-- `show_server(name, latest)`: a server was selected; `latest` is
-  `vllmtui.probes.latest_probes(status.run_dir)` (kind -> ProbeResult), read in a worker.
-- `probe_started(kind)`: a probe began (clears the live text; says how to cancel).
-- `append_text(piece)`: a streamed chat piece; a worker's `on_text` callback runs on the
-  probe's thread, so post `ProbeTextReceived` (or `app.call_from_thread(panel.append_text, p)`).
-- `show(result)`: a probe finished (or was cancelled): it becomes the latest of its kind.
-- `show_snippets(snippets)`: `vllmtui.snippets.client_snippets(...)` for the server.
-
-Running a probe from a worker, in one call: `vllmtui.probe_target.probe_server(settings,
-name, kind, on_text=..., cancel=event)`; set `event` to cancel (it returns within ~0.1 s).
-The server table's "last probe" column: `last_probe_cell(vllmtui.probes.last_probe(run_dir))`.
+The panel runs its own work in thread workers: it reads the selected server's latest
+results and snippets when the selection changes, runs a probe (`run_probe`, keys c and t)
+streaming its text into the live view, and reads every server's last probe for the table's
+LAST PROBE column (posted up as `ProbePanel.LastProbesRead`). A finished probe is posted up
+as `ProbePanel.Finished`. The `show*` methods render what they are given (tests call them).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
+from vllmtui.core.settings import Settings
+from vllmtui.probes.results import last_probe, latest_probes
 from vllmtui.probes.runner import KINDS, ProbeResult
 from vllmtui.probes.snippets import Snippets
+from vllmtui.probes.target import probe_server, server_snippets
 from vllmtui.probes.toolcheck import printable
+from vllmtui.ui.selection import Selection
+from vllmtui.ui.work import worker
 
 TITLES = {"chat": "chat", "tools": "tool calls", "roundtrip": "tool round trip"}
 MARKS = {"pass": ("✓", "green"), "fail": ("✗", "bold red"), "warn": ("!", "yellow")}
 LIVE_LIMIT = 4000  # characters of streamed text kept on screen
-
-
-class ProbeTextReceived(Message):
-    """A piece of streamed chat text arrived (posted from a probe worker's `on_text`)."""
-
-    def __init__(self, server: str, kind: str, text: str) -> None:
-        super().__init__()
-        self.server = server
-        self.kind = kind
-        self.text = text
-
-
-class ProbeFinished(Message):
-    """A probe finished, failed or was cancelled; `result` says which."""
-
-    def __init__(self, result: ProbeResult) -> None:
-        super().__init__()
-        self.result = result
 
 
 def _when(ts: float) -> str:
@@ -161,8 +143,44 @@ class ProbePanel(VerticalScroll):
     ProbePanel > Static { width: 1fr; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    @dataclass
+    class TextReceived(Message):
+        """A piece of streamed chat text arrived (posted from the probe's `on_text`)."""
+
+        server: str
+        kind: str
+        text: str
+
+    @dataclass
+    class Finished(Message):
+        """A probe finished, failed or was cancelled; `result` says which."""
+
+        result: ProbeResult
+
+    @dataclass
+    class LatestRead(Message):
+        """The latest result per kind (and the client snippets) of server `name`."""
+
+        name: str | None
+        latest: dict[str, ProbeResult]
+        snippets: Snippets | None
+
+    @dataclass
+    class LastProbesRead(Message):
+        """Every server's newest probe result, for the table."""
+
+        last: dict[str, ProbeResult | None]
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ProbePanel.LastProbesRead)
+
+    selection: var[Selection] = var(Selection(), init=False, always_update=True)
+
+    def __init__(self, settings: Settings | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self._cancel: threading.Event | None = None
+        self._stop = threading.Event()
         self.server: str | None = None
         self.latest: dict[str, ProbeResult] = {}
         self.running: str | None = None
@@ -175,6 +193,90 @@ class ProbePanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self._render_now()
+        if self.settings is not None:
+            self.poll_last_probes(self.settings)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # ---------------------------------------------------------------- work
+
+    def watch_selection(self, old: Selection, new: Selection) -> None:
+        if old.key != new.key and self.settings is not None:
+            self.read_latest(self.settings, new)
+
+    @worker("reading the probe results", group="probe-read", exclusive=True)
+    def read_latest(self, settings: Settings, selection: Selection) -> None:
+        status = selection.status
+        latest = latest_probes(status.run_dir) if status and status.run_dir else {}
+        snippets = None
+        if selection.name and status is not None and status.running:
+            found = server_snippets(settings, selection.name)
+            snippets = None if isinstance(found, str) else found
+        self.post_message(self.LatestRead(selection.name, latest, snippets))
+
+    def on_probe_panel_latest_read(self, message: ProbePanel.LatestRead) -> None:
+        message.stop()
+        if message.name == self.selection.name:
+            self.show_server(message.name, message.latest)
+            if message.snippets is not None:
+                self.show_snippets(message.snippets)
+
+    @worker("reading the last probes", group="probe-last", exclusive=True)
+    def poll_last_probes(self, settings: Settings) -> None:
+        this = get_current_worker()
+        while not this.is_cancelled and not self._stop.is_set():
+            last = {s.name: last_probe(s.run_dir) for s in self.selection.statuses if s.run_dir}
+            self.post_message(self.LastProbesRead(last))
+            self._stop.wait(settings.probes_poll)
+
+    @property
+    def busy(self) -> bool:
+        """A probe is running."""
+        return self._cancel is not None
+
+    def run_probe(self, kind: str) -> bool:
+        """Start a probe of `kind` on the selected server; False (and a notification) when
+        it cannot run now."""
+        name, status = self.selection.name, self.selection.status
+        if self.settings is None or name is None or status is None or not self.selection.live:
+            self.notify(f"{name or 'nothing'} is not ready: start it first (s)", severity="warning")
+            return False
+        if self._cancel is not None:
+            self.notify("a probe is running already", severity="warning")
+            return False
+        self.show_server(name, self.latest if self.server == name else {})
+        self.probe_started(kind)
+        self._cancel = threading.Event()
+        self.probe(self.settings, name, kind, self._cancel)
+        return True
+
+    @worker("running a probe", group="probe")
+    def probe(self, settings: Settings, name: str, kind: str, cancel: threading.Event) -> None:
+        def on_text(piece: str) -> None:
+            self.post_message(self.TextReceived(name, kind, piece))
+
+        self.post_message(self.Finished(probe_server(settings, name, kind, on_text=on_text, cancel=cancel)))
+
+    def on_probe_panel_text_received(self, message: ProbePanel.TextReceived) -> None:
+        message.stop()
+        if self.server == message.server:
+            self.append_text(message.text)
+
+    def on_probe_panel_finished(self, message: ProbePanel.Finished) -> None:
+        # not stopped: the screen's table shows the newest probe too
+        self._cancel = None
+        result = message.result
+        self.show(result)
+        ok = result.ok
+        self.notify(
+            f"{result.server}: {result.kind} probe {'passed' if ok else 'FAILED'}",
+            severity="information" if ok else "error",
+        )
+
+    # ---------------------------------------------------------------- rendering
 
     def _render_now(self) -> None:
         self._body.update(panel_text(self.server, self.latest, self.running, self.live, self.snippets))

@@ -1,0 +1,161 @@
+"""The main screen. Snapshots in its main states (empty, starting, ready, crashed,
+stopping) at 80x24 and 160x48, and live behaviour: rows update without the selection jumping,
+a wedged or dead server shows as such. Servers run the STAND-IN on a real isolated tmux
+server; host name, uptime and volatile log text (pids, times, temp paths) are frozen."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.support.ui import FROZEN, until
+from vllmtui.core.tmux import Tmux
+from vllmtui.profiles.loading import find_profile
+from vllmtui.servers.fleet import Fleet
+from vllmtui.ui.app import VllmtuiApp
+from vllmtui.ui.widgets.log_view import LogView
+from vllmtui.ui.widgets.server_table import ServerTable
+
+SIZES = [(80, 24), (160, 48)]
+# fixed ports: they are on screen (table, log); each state has its own
+PORTS = {"starting": 28301, "ready": 28302, "crashed": 28303, "stopping": 28304}
+
+
+def _log_has(app: VllmtuiApp, text: str) -> bool:
+    return any(text in line for line in app.query_one(LogView).lines)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_empty(snap_compare, settings, size):
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.polls > 0, what="the first poll")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_starting(snap_compare, settings, standin_profile, size):
+    standin_profile("llama-70b", delay=600, port=PORTS["starting"])
+    standin_profile("qwen-7b", port=28305)
+    Fleet(settings).start(find_profile(settings, "llama-70b"))
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.state_of("llama-70b") == "starting", what="starting")
+        await until(pilot, lambda: _log_has(app, "non-default args"), what="the log")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_ready(snap_compare, settings, standin_profile, size):
+    standin_profile("llama-70b", port=PORTS["ready"])
+    standin_profile("qwen-7b", port=28306)
+    Fleet(settings).start(find_profile(settings, "llama-70b"))
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.state_of("llama-70b") == "ready", what="ready")
+        await until(pilot, lambda: _log_has(app, "Application startup complete"), what="log")
+        # the load column: the first scrape (stale: the stand-in has no /metrics)
+        await until(pilot, lambda: "llama-70b" in app.main.readings.metrics, what="a metrics reading")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_crashed(snap_compare, settings, standin_profile, size):
+    standin_profile("llama-70b", mode="crash-oom", port=PORTS["crashed"])
+    standin_profile("qwen-7b", port=28307)
+    fleet = Fleet(settings)
+    loaded = find_profile(settings, "llama-70b")
+    fleet.start(loaded)
+    fleet.wait_ready(loaded, timeout=30)
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.state_of("llama-70b") == "crashed", what="crashed")
+        await until(pilot, lambda: _log_has(app, "Engine core initialization"), what="log")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_stopping(snap_compare, settings, standin_profile, size):
+    """A stop in progress, as a second vllmtui (or the CLI) doing it shows: the stop mark
+    on the session while the server still runs."""
+    standin_profile("llama-70b", port=PORTS["stopping"])
+    standin_profile("qwen-7b", port=28308)
+    fleet = Fleet(settings)
+    loaded = find_profile(settings, "llama-70b")
+    fleet.start(loaded)
+    assert fleet.wait_ready(loaded, timeout=30).state == "ready"
+    Tmux(settings.tmux_socket).set_options("vllmtui-llama-70b", {"stopping": f"{time.time():.3f}"})
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.state_of("llama-70b") == "stopping", what="stopping")
+        await until(pilot, lambda: _log_has(app, "Application startup complete"), what="log")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+async def test_selection_stays_on_its_server_when_rows_change(settings, standin_profile):
+    standin_profile("bravo")
+    standin_profile("delta")
+    app = VllmtuiApp(settings, FROZEN)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.main.state_of("delta") == "stopped", what="the table")
+        app.query_one(ServerTable).select("delta")
+        await pilot.pause()
+        standin_profile("alpha")  # sorts first: every row below it moves down
+        app.main.refresh_now(reload_profiles=True)
+        await until(pilot, lambda: app.main.state_of("alpha") == "stopped", what="the new row")
+        assert app.main.readings.order.index("delta") == 2
+        assert app.main.selected == "delta"
+        (settings.profiles_dirs[0] / "alpha.yaml").unlink()
+        app.main.refresh_now(reload_profiles=True)
+        await until(pilot, lambda: app.main.state_of("alpha") is None, what="the row gone")
+        assert app.main.selected == "delta"
+
+
+async def test_a_wedged_server_shows_as_unhealthy(settings, standin_profile):
+    standin_profile("wedgy", mode="wedge", env={"STANDIN_WEDGE_AFTER": "1.5"})
+    app = VllmtuiApp(settings, FROZEN)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.main.state_of("wedgy") == "stopped", what="the table")
+        await pilot.press("s")
+        await until(pilot, lambda: app.main.state_of("wedgy") == "ready", what="ready")
+        await until(pilot, lambda: app.main.state_of("wedgy") == "unhealthy", what="unhealthy")
+        assert "wedged" in app.main.statuses["wedgy"].detail
+        # the UI kept answering while /health hung
+        await pilot.press("i")
+        assert app.query_one("#detail").active == "tab-info"
+        await pilot.press("X")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog")
+        await pilot.press("y")
+        await until(pilot, lambda: app.main.state_of("wedgy") == "stopped", what="killed")
+
+
+async def test_a_dead_server_shows_as_dead(settings, standin_profile):
+    standin_profile("victim")
+    app = VllmtuiApp(settings, FROZEN)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.main.state_of("victim") == "stopped", what="the table")
+        await pilot.press("s")
+        await until(pilot, lambda: app.main.state_of("victim") == "ready", what="ready")
+        os.kill(app.main.statuses["victim"].pid, signal.SIGKILL)
+        # tmux usually reports the signal (crashed: killed by signal 9); at times it reports
+        # neither status nor signal for the dead pane, and the foundation says `exited`
+        await until(pilot, lambda: app.main.state_of("victim") in ("crashed", "exited"), what="dead")
+        assert not app.main.statuses["victim"].running

@@ -1,0 +1,166 @@
+"""The TUI in a real terminal: `vllmtui` runs in a pane of a second isolated tmux server
+(the "user's terminal"), while its servers live on the test's own tmux socket. Covers what
+Pilot cannot: attaching (the app suspends; prefix + d returns to it), a killed app, and a
+restarted app recovering exactly the same state."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from tests.support.helpers import free_port, wait_for
+from tests.support.ui import FROZEN, until
+from vllmtui.core.tmux import Tmux
+from vllmtui.profiles.loading import find_profile
+from vllmtui.servers.fleet import Fleet
+from vllmtui.ui.app import VllmtuiApp
+from vllmtui.ui.widgets.server_table import ServerTable
+
+
+class Terminal:
+    """A pane of its own tmux server, running `vllmtui` with the test's environment."""
+
+    def __init__(self, env: dict[str, str], cwd: str, width: int = 100, height: int = 30):
+        self.cwd = cwd  # not the checkout: its profiles/ would be found too
+        self.socket = f"vllmtui-term-{uuid.uuid4().hex[:8]}"
+        self.env = env
+        self.size = (width, height)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def launch(self) -> None:
+        exports = " ".join(
+            f"{k}={shlex.quote(v)}" for k, v in self.env.items() if k.startswith("VLLMTUI_")
+        )
+        # a user over plain SSH: not inside tmux, so `a` runs `tmux attach`
+        command = f"unset TMUX; export {exports} TERM=xterm-256color; exec {sys.executable} -m vllmtui"
+        if self._has():
+            self.tmux("respawn-pane", "-k", "-t", "term", command)
+        else:
+            subprocess.run(
+                ["tmux", "-L", self.socket, "new-session", "-d", "-s", "term",
+                 "-x", str(self.size[0]), "-y", str(self.size[1]), "-c", self.cwd, command],
+                check=True,
+            )
+            self.tmux("set-option", "-t", "term", "remain-on-exit", "on")
+
+    def _has(self) -> bool:
+        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "term"],
+                              capture_output=True).returncode == 0
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "term")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "term", *keys)
+
+    def app_pid(self) -> int:
+        return int(self.tmux("display-message", "-p", "-t", "term", "#{pane_pid}").strip())
+
+    def dead(self) -> bool:
+        return self.tmux("display-message", "-p", "-t", "term", "#{pane_dead}").strip() == "1"
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def terminal(cli_env: dict[str, str], tmp_path) -> Iterator[Terminal]:
+    term = Terminal(cli_env, str(tmp_path))
+    yield term
+    term.close()
+
+
+def test_a_attaches_and_prefix_d_returns_to_the_app(settings, standin_profile, terminal):
+    standin_profile("attached")
+    Fleet(settings).start(find_profile(settings, "attached"))
+    terminal.launch()
+    wait_for(lambda: "ready" in terminal.screen(), 20, what="the app showing ready")
+    terminal.keys("a")
+    # the pane now shows the server's own tmux session (its status line names it)
+    wait_for(lambda: "[vllmtui-" in terminal.screen() and "servers 1/1" not in terminal.screen(),
+             20, what="the attached session")
+    assert "Application startup complete" in terminal.screen()
+    terminal.keys("C-b", "d")
+    wait_for(lambda: "servers 1/1 running" in terminal.screen(), 20, what="back in the app")
+    terminal.keys("q")
+    wait_for(lambda: "keep running" in terminal.screen(), 20, what="the quit message")
+    assert Tmux(settings.tmux_socket).session("vllmtui-attached") is not None
+
+
+def test_a_killed_app_leaves_servers_running_and_a_new_one_finds_them(
+    settings, standin_profile, terminal
+):
+    standin_profile("survivor")
+    terminal.launch()
+    wait_for(lambda: "survivor" in terminal.screen(), 20, what="the table")
+    terminal.keys("s")
+    wait_for(lambda: "ready" in terminal.screen(), 20, what="ready")
+    os.kill(terminal.app_pid(), signal.SIGKILL)  # like a dropped SSH connection
+    wait_for(terminal.dead, 10, what="the app gone")
+    session = Tmux(settings.tmux_socket).session("vllmtui-survivor")
+    assert session is not None and not session.dead
+    terminal.launch()
+    wait_for(lambda: "ready" in terminal.screen() and "servers 1/1 running" in terminal.screen(),
+             20, what="the new app showing the server")
+
+
+def _picture(app: VllmtuiApp) -> dict[str, tuple[object, ...]]:
+    return {
+        name: (s.state, s.port, s.session, s.run_dir, s.started, s.has_profile,
+               s.failure.key if s.failure else None)
+        for name, s in app.main.statuses.items()
+    }
+
+
+async def test_a_restarted_app_recovers_the_same_state(settings, standin_profile, run_cli):
+    standin_profile("from-tui")
+    standin_profile("from-cli")
+    standin_profile("crashing", mode="crash-oom")
+    standin_profile("idle")
+    run_cli("start", "from-cli", check=True)
+    run_cli("start", "crashing", check=True)
+    # a server whose profile is not in this checkout (another user's session, say)
+    other = settings.profiles_dirs[0].parent / "elsewhere"
+    other.mkdir()
+    data = yaml.safe_load((settings.profiles_dirs[0] / "idle.yaml").read_text())
+    data["port"] = free_port()
+    (other / "foreign.yaml").write_text(yaml.safe_dump(data))
+    foreign = dataclasses.replace(settings, profiles_dirs=(other,))
+    Fleet(foreign).start(find_profile(foreign, "foreign"))
+
+    first = VllmtuiApp(settings, FROZEN)
+    async with first.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: first.main.state_of("from-tui") == "stopped", what="the table")
+        first.query_one(ServerTable).select("from-tui")
+        await pilot.press("s")
+        await until(
+            pilot,
+            lambda: first.main.state_of("from-tui") == "ready"
+            and first.main.state_of("from-cli") == "ready"
+            and first.main.state_of("crashing") == "crashed"
+            and first.main.state_of("foreign") == "ready",
+            what=f"every server settled (now {first.main.statuses})",
+        )
+        before = _picture(first)
+        await pilot.press("q")
+    assert before["idle"][0] == "stopped" and before["foreign"][5] is False
+
+    second = VllmtuiApp(settings, FROZEN)
+    async with second.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: second.main.polls > 0, what="the first poll")
+        assert _picture(second) == before
+    for name in ("from-tui", "from-cli", "crashing", "foreign"):
+        Fleet(settings).stop(name, force=True)

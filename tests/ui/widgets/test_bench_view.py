@@ -1,0 +1,56 @@
+"""The bench view: its form turns into a request, then shows progress and the outcome."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
+
+from vllmtui.bench.load import BenchProgress
+from vllmtui.bench.run import BenchOutcome
+from vllmtui.ui.widgets.bench_view import BenchView
+from vllmtui.ui.widgets.metrics_panel import MetricsPanel
+
+
+def _text(widget: Static) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(file=StringIO(), width=120, color_system=None)
+    console.print(widget.content)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+class Harness(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested: list[BenchView.Requested] = []
+
+    def compose(self) -> ComposeResult:
+        yield MetricsPanel(id="metrics")
+        yield BenchView(id="bench")
+
+    def on_bench_view_requested(self, message: BenchView.Requested) -> None:
+        self.requested.append(message)
+
+
+async def test_bench_view_form_progress_and_outcome() -> None:
+    app = Harness()
+    async with app.run_test(size=(160, 60)) as pilot:
+        view = app.query_one(BenchView)
+        view.show_server("tiny", [])
+        app.query_one("#bench-concurrency", Input).value = "1,8"
+        app.query_one("#bench-num-prompts", Input).value = "10"
+        await pilot.click("#bench-run")
+        await pilot.pause()
+        assert len(app.requested) == 1
+        assert app.requested[0].options.concurrency == (1, 8)
+        assert app.requested[0].options.num_prompts == 10
+        assert view.running
+        view.show_progress(BenchProgress("run", 1, 2, 8, 5, 10))
+        await pilot.pause()
+        assert "level 2/2 (concurrency 8): measuring 5/10" in _text(app.query_one("#bench-progress-text", Static))
+        view.show_outcome(BenchOutcome("tiny", error="tiny at http://x is not ready (refused: x)"))
+        await pilot.pause()
+        assert not view.running
+        assert "benchmark failed" in _text(app.query_one("#bench-error", Static))

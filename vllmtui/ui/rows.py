@@ -1,0 +1,105 @@
+"""The server table's rows from what the main screen last read (pure: no I/O, no widgets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rich.text import Text
+
+from vllmtui.planner.gpu import GpuSnapshot
+from vllmtui.probes.runner import ProbeResult
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers.metrics import MetricsSnapshot
+from vllmtui.servers.status import ServerStatus
+from vllmtui.tunnels.manager import TunnelStatus
+from vllmtui.ui.format import fmt_uptime, state_cell
+from vllmtui.ui.widgets.gpu_panel import gpu_cells
+from vllmtui.ui.widgets.metrics_panel import metrics_cell
+from vllmtui.ui.widgets.probe_panel import last_probe_cell
+from vllmtui.ui.widgets.server_table import Column, Row
+from vllmtui.ui.widgets.tunnels_panel import tunnel_marks
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "NAME"),
+    Column("status", "STATUS"),
+    Column("port", "PORT"),
+    Column("uptime", "UPTIME"),
+    Column("gpus", "GPUS"),
+    Column("gpumem", "GPU MEM"),
+    Column("load", "REQ R/W TOK/S"),
+    Column("probe", "LAST PROBE"),
+    Column("tunnel", "TUNNEL"),
+    Column("model", "MODEL"),
+)
+
+
+@dataclass
+class Readings:
+    """The latest of everything the table shows, as the screen received it."""
+
+    statuses: dict[str, ServerStatus] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    profiles: dict[str, LoadedProfile] = field(default_factory=dict)
+    broken: dict[str, BrokenProfile] = field(default_factory=dict)
+    stop_progress: dict[str, str] = field(default_factory=dict)
+    gpu: GpuSnapshot | None = None
+    metrics: dict[str, MetricsSnapshot] = field(default_factory=dict)
+    last_probes: Mapping[str, ProbeResult | None] = field(default_factory=dict)
+    tunnels: Sequence[TunnelStatus] = ()
+
+    def running_names(self) -> list[str]:
+        return [s.name for s in self.statuses.values() if s.running]
+
+
+def _ascii(text: Text) -> Text:
+    """Keep cells ASCII for plain SSH clients: the panels' marks become letters."""
+    plain = text.plain.replace("\u2713", "ok").replace("\u2717", "FAIL")
+    out = Text(plain, style=text.style)
+    for span in text.spans:
+        out.stylize(span.style, span.start, min(span.end, len(plain)))
+    return out
+
+
+def feature_cells(r: Readings, status: ServerStatus, marks: Mapping[str, str]) -> dict[str, str | Text]:
+    """The GPU, load, last-probe and tunnel cells of one server's row."""
+    cells: dict[str, str | Text] = {}
+    if r.gpu is not None:
+        gpus, mem = gpu_cells(r.gpu, status.name)
+        if gpus != "-":
+            cells["gpus"] = gpus
+        cells["gpumem"] = mem
+    cells["load"] = metrics_cell(r.metrics.get(status.name)) if status.running else "-"
+    result = r.last_probes.get(status.name)
+    cells["probe"] = _ascii(last_probe_cell(result)) if result else "-"
+    mark = marks.get(status.name)
+    cells["tunnel"] = mark.replace("\u21c4", "").strip() if mark else "-"
+    return cells
+
+
+def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | None = None) -> list[Row]:
+    """One row per server (in the fleet's order), then one per profile file that does not
+    validate; the status column gets `width` characters at most."""
+    marks = tunnel_marks(r.tunnels)
+    rows = []
+    for name in r.order:
+        status = r.statuses[name]
+        loaded = r.profiles.get(name)
+        shown_uptime = "-" if not status.running else uptime(status) if uptime else fmt_uptime(status.uptime)
+        cells: dict[str, str | Text] = {
+            "name": name if status.has_profile else f"{name} (no profile)",
+            "status": state_cell(status, r.stop_progress.get(name), width),
+            "port": str(status.port or ""),
+            "uptime": shown_uptime,
+            "model": loaded.profile.model if loaded else "",
+            "gpus": ",".join(map(str, loaded.profile.gpus)) if loaded and loaded.profile.gpus else "-",
+        }
+        cells.update(feature_cells(r, status, marks))
+        rows.append(Row(name, cells))
+    for name, bad in r.broken.items():
+        if name in r.statuses:
+            continue
+        first = bad.error.problems[0] if bad.error.problems else "invalid"
+        first = first.split(": ", 1)[-1]
+        rows.append(Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")}))
+    return rows
