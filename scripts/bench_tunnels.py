@@ -26,8 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port
-from tests.sshd_fixture import Sshd
+from tests.support.helpers import free_port
+from tests.support.sshd import Sshd
 from vllmtui.core.settings import Settings
 from vllmtui.tunnels.manager import Tunnels
 

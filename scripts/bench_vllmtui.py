@@ -155,7 +155,7 @@ APP_RSS = """
 import asyncio, resource, sys, time
 from dataclasses import replace
 from pathlib import Path
-from vllmtui.settings import Settings
+from vllmtui.core.settings import Settings
 from vllmtui.ui.app import VllmtuiApp
 s = replace(Settings(), profiles_dirs=(Path(sys.argv[1]),), state_dir=Path(sys.argv[2]),
             config_dir=Path(sys.argv[3]), tmux_socket=sys.argv[4])

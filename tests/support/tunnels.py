@@ -8,7 +8,7 @@ from pathlib import Path
 from vllmtui.profiles.loading import parse_profile
 from vllmtui.profiles.model import LoadedProfile
 from vllmtui.profiles.tunnel_spec import Tunnel, TunnelSpec
-from vllmtui.tunnels.manager import resolve_spec
+from vllmtui.tunnels.config import resolve_spec
 from vllmtui.tunnels.state import TunnelStatus
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vllmtui import __version__
-from vllmtui.bench.load import BenchConfig, BenchReport, LevelResult, level_from_json, level_to_json
+from vllmtui.bench.load import BenchConfig
+from vllmtui.bench.stats import BenchReport, LevelResult, level_from_json, level_to_json
 from vllmtui.core.settings import Settings
 from vllmtui.servers import runs
 

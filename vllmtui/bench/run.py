@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from vllmtui.bench import report as bench_report
-from vllmtui.bench.load import BenchConfig, BenchOptions, LevelResult, ProgressFn, run_bench
+from vllmtui.bench.load import BenchConfig, BenchOptions, ProgressFn, run_bench
+from vllmtui.bench.stats import LevelResult
 from vllmtui.core.errors import UsageError, VllmtuiError
+from vllmtui.core.net import base_url
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import find_profile
 from vllmtui.servers.endpoint import get_json, health
@@ -21,7 +23,7 @@ from vllmtui.servers.status import session_name
 
 
 @dataclass(frozen=True)
-class Target:
+class BenchTarget:
     """What a bench or metrics command talks to."""
 
     name: str
@@ -31,10 +33,10 @@ class Target:
     run_dir: Path | None
 
 
-def resolve_target(settings: Settings, name: str | None, url: str | None, model: str | None) -> Target:
+def resolve_target(settings: Settings, name: str | None, url: str | None, model: str | None) -> BenchTarget:
     """A profile's running server (its URL, model, key and current run dir), or a bare URL."""
     if url:
-        return Target(name or "adhoc", url.rstrip("/"), model, None, None)
+        return BenchTarget(name or "adhoc", url.rstrip("/"), model, None, None)
     if not name:
         raise UsageError("name a profile (vllmtui bench NAME) or give --url")
     profile = find_profile(settings, name).profile
@@ -47,12 +49,11 @@ def resolve_target(settings: Settings, name: str | None, url: str | None, model:
     # the running session knows the host and port it was started with (--port overrides)
     host = session.option("host") or profile.host
     port = session.option("port") or profile.port
-    client_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    return Target(profile.name, f"http://{client_host}:{port}", model or profile.model_name, key,
+    return BenchTarget(profile.name, base_url(host, int(port)), model or profile.model_name, key,
                   Path(run_dir) if run_dir else None)
 
 
-def model_name(target: Target) -> str:
+def model_name(target: BenchTarget) -> str:
     """The model to request: the profile's, or the first card of `/v1/models`."""
     if target.model:
         return target.model
@@ -76,14 +77,14 @@ class BenchOutcome:
     config: dict[str, object] = field(default_factory=dict)
 
 
-def make_config(target: Target, options: BenchOptions) -> BenchConfig:
+def make_config(target: BenchTarget, options: BenchOptions) -> BenchConfig:
     choices = {f.name: getattr(options, f.name) for f in fields(BenchOptions)}
     cfg = BenchConfig(**choices, base_url=target.base_url, model=model_name(target), api_key=target.api_key)
     cfg.check()
     return cfg
 
 
-def check_ready(target: Target) -> None:
+def check_ready(target: BenchTarget) -> None:
     reading = health(target.base_url, timeout=3.0)
     if not reading.ok:
         raise VllmtuiError(f"{target.name} at {target.base_url} is not ready"

@@ -1,4 +1,4 @@
-"""The `vllmtui bench` and `vllmtui metrics` subcommands (registered by cli.build_parser)."""
+"""`vllmtui bench|metrics`: benchmark a running server; read its /metrics."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from vllmtui.bench import report as bench_report
-from vllmtui.bench.load import BenchProgress, run_bench
-from vllmtui.bench.run import BenchOptions, check_ready, make_config, resolve_target
+from vllmtui.bench.load import BenchOptions, BenchProgress, run_bench
+from vllmtui.bench.run import check_ready, make_config, resolve_target
+from vllmtui.bench.stats import level_to_json
+from vllmtui.cli.common import AddCommand
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.servers.metrics import MetricsPoller, MetricsSnapshot, fmt_rate
@@ -80,7 +82,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         path = bench_report.save_report(where, target.name, cfg, levels, started)
     if args.json:
         print(json.dumps({"saved": str(path) if path else None,
-                          "levels": [bench_report.level_to_json(lv) for lv in levels]}, indent=2))
+                          "levels": [level_to_json(lv) for lv in levels]}, indent=2))
     else:
         print(f"{target.name}: in {cfg.input_len} / out {cfg.output_len} tokens, {cfg.num_prompts} prompts"
               f"{'' if math.isinf(cfg.request_rate) else f', Poisson {cfg.request_rate:g} req/s'}")
@@ -136,8 +138,8 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if snap.ok else 1
 
 
-def register(add: Callable[[str, Any, str], argparse.ArgumentParser]) -> None:
-    """Add `bench` and `metrics` to the CLI's subparsers (`add` is cli.build_parser's helper)."""
+def add_parsers(add: AddCommand) -> None:
+    """Register bench and metrics."""
     p = add("bench", cmd_bench, "benchmark a running server (streamed requests, vLLM's figures)")
     p.add_argument("name", nargs="?", help="profile name (its server must be running)")
     p.add_argument("--url", help="benchmark this base URL instead of a profile's server")

@@ -1,13 +1,12 @@
-"""`vllmtui gpus` and `vllmtui plan`: the GPU reading and the memory planner for scripts.
-Registered into the main parser by `add_parsers` (cli.py)."""
+"""`vllmtui gpus|plan`: the GPU reading and the memory planner for scripts."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
+from vllmtui.cli.common import AddCommand
 from vllmtui.core.settings import Settings
 from vllmtui.planner import fitcheck, inputs, memory
 from vllmtui.planner.gpu import read_gpus
@@ -56,8 +55,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if plan.fits is False else 0
 
 
-def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Register `gpus` and `plan` with cli.py's `add(name, handler, help)`."""
+def add_parsers(add: AddCommand) -> None:
+    """Register gpus and plan."""
     p = add("gpus", cmd_gpus, "show the GPUs, their processes and which server holds each")
     p.add_argument("--json", action="store_true")
     p = add("plan", cmd_plan, "estimate a profile's GPU memory: weights, KV cache, tokens, concurrency")

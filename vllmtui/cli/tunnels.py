@@ -1,4 +1,4 @@
-"""`vllmtui tunnel up|down|status|laptop [NAME]` (registered by cli.py)."""
+"""`vllmtui tunnel up|down|status|laptop [NAME]`: SSH tunnels from the command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from vllmtui.cli.common import AddCommand
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import discover, find_profile
@@ -131,11 +132,9 @@ def cmd_tunnel(args: argparse.Namespace, settings: Settings) -> int:
     return ACTIONS[args.action](args, settings, Tunnels(settings))
 
 
-def add_tunnel_parser(sub: Any) -> None:
-    """Register `vllmtui tunnel ...` on the top-level subparsers."""
-    help_text = "SSH tunnels (port forwards in tmux sessions): up, down, status, laptop"
-    p = sub.add_parser("tunnel", help=help_text, description=help_text)
-    p.set_defaults(handler=cmd_tunnel)
+def add_parsers(add: AddCommand) -> None:
+    """Register `vllmtui tunnel ACTION`."""
+    p = add("tunnel", cmd_tunnel, "SSH tunnels (port forwards in tmux sessions): up, down, status, laptop")
     p.add_argument("action", choices=list(ACTIONS))
     p.add_argument("name", nargs="?", help="a tunnel, or a profile (its tunnels)")
     p.add_argument("--json", action="store_true", help="status: machine-readable")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from vllmtui.probes.runner import ProbeTarget
+    from vllmtui.probes.spec import ProbeTarget
 
 TOOL_PARSER_FIELDS = "enable_auto_tool_choice: true` and `tool_call_parser: hermes"
 PARSERS = "hermes, llama3_json, mistral, qwen3_coder, openai, pythonic, ..."

@@ -3,7 +3,7 @@ with what was received, then the figures and the fix for a failed request."""
 
 from __future__ import annotations
 
-from vllmtui.probes.runner import ProbeResult
+from vllmtui.probes.results import ProbeResult
 
 MARK = {"pass": "PASS", "fail": "FAIL", "warn": "WARN"}
 

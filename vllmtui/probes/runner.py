@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -29,6 +27,8 @@ from vllmtui.probes.results import (
     probe_results,
     save_result,
 )
+from vllmtui.probes.spec import KINDS, ProbeOptions, ProbeTarget, TextCallback
+from vllmtui.probes.stream import chat_checks, chat_stats, sse_events, take_chunk
 from vllmtui.probes.toolcheck import (
     BUILTIN_TOOLS,
     DEFAULT_NAMED_TOOL,
@@ -41,46 +41,11 @@ from vllmtui.probes.toolcheck import (
     short,
 )
 
-KINDS = ("chat", "tools", "roundtrip")
-TOOL_CHOICES = ("auto", "required", "named")
-DEFAULT_PROMPT = "Write one short sentence about the sea."
-TextCallback = Callable[[str], None]
 T = TypeVar("T")
 __all__ = [
-    "KINDS", "ChatStats", "ProbeOptions", "ProbeResult", "ProbeStep", "ProbeTarget",
-    "TextCallback", "last_probe", "latest_probes", "probe_results", "run_probe", "save_result",
+    "ChatStats", "ProbeResult", "ProbeStep", "last_probe", "latest_probes", "probe_results",
+    "run_probe", "save_result",
 ]
-
-
-@dataclass(frozen=True)
-class ProbeTarget:
-    """Where and what to probe: resolved from a profile (see `probe_target.py`) or given
-    directly. `api_key` is the key's value: never serialised, never shown."""
-
-    name: str
-    base_url: str
-    model: str
-    api_key_env: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    generation: dict[str, Any] = field(default_factory=dict)
-    profile_path: Path | None = None
-    run_dir: Path | None = None
-    tools_file: Path | None = None
-    tunnelled: bool = False
-
-
-@dataclass(frozen=True)
-class ProbeOptions:
-    """Limits and choices. Timeouts bound every wait; `deadline` bounds a whole request."""
-
-    connect_timeout: float = 3.0
-    read_timeout: float = 60.0
-    deadline: float = 180.0
-    prompt: str = DEFAULT_PROMPT
-    tool_max_tokens: int = 512
-    extra_tools: tuple[ToolSpec, ...] = ()
-    named_tool: str | None = None
-    tool_choices: tuple[str, ...] = TOOL_CHOICES
 
 
 class _Cancelled(Exception):
@@ -140,7 +105,8 @@ class _Probe:
                 raise _Cancelled
         if "error" in box:
             raise box["error"]
-        return box["value"]
+        value: T = box["value"]
+        return value
 
     def explain(self, label: str, exc: Exception, began: float) -> _Failed:
         explanation: Explanation = explain_connect(
@@ -237,13 +203,13 @@ class _Probe:
                 if response.status_code != 200:
                     response.read()
                     raise self.fail_http(label, response, began)
-                for data in _sse_events(response.iter_lines()):
+                for data in sse_events(response.iter_lines()):
                     if self.cancel.is_set():
                         raise _Cancelled
                     if time.monotonic() - began > self.options.deadline:
                         acc["error"] = f"still streaming after {self.options.deadline:g} s: stopped"
                         break
-                    _take_chunk(data, acc, began, on_text)
+                    take_chunk(data, acc, began, on_text)
             return 200
 
         try:
@@ -252,23 +218,7 @@ class _Probe:
             raise self.explain(label, exc, began) from None
         total = time.monotonic() - began
         text = "".join(acc["text"])
-        usage = acc["usage"] or {}
-        completion = usage.get("completion_tokens")
-        first = acc["first"]
-        tps = None  # 1 / TPOT, as `vllm bench serve` defines it: (n - 1) / (E2EL - TTFT)
-        if completion and completion > 1 and first is not None and total > first:
-            tps = (completion - 1) / (total - first)
-        elif completion and total > 0:
-            tps = completion / total
-        stats = ChatStats(
-            time_to_first_token=None if first is None else round(first, 4),
-            total_seconds=round(total, 4),
-            tokens_per_second=None if tps is None else round(tps, 2),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=completion,
-            finish_reason=acc["finish"],
-            chunks=acc["chunks"],
-        )
+        stats = chat_stats(acc, total)
         checks = chat_checks(text, stats, acc["error"], body.get("max_tokens"))
         ok = all(c.passed or not c.required for c in checks)
         self.steps.append(ProbeStep(label, ok, checks, status_code=200, seconds=total,
@@ -342,65 +292,29 @@ def _kept(message: dict[str, Any], finish: str | None) -> dict[str, Any]:
     return {**kept, "finish_reason": finish}
 
 
-def chat_checks(text: str, stats: ChatStats, error: str | None, max_tokens: int | None) -> tuple[Check, ...]:
-    """Checks on a streamed chat: text arrived, the stream ended properly, usage counted."""
-    checks = [
-        Check("text streamed", bool(text), f"{stats.chunks} chunks: {short(text, 80)}"
-              if text else f"no text in {stats.chunks} chunks"),
-    ]
-    if error:
-        checks.append(Check("stream ended cleanly", False, error))
-    else:
-        checks.append(Check("stream ended cleanly", stats.finish_reason is not None,
-                            f"finish_reason {stats.finish_reason}" if stats.finish_reason
-                            else "the stream ended without a finish_reason"))
-    if stats.finish_reason == "length":
-        checks.append(Check("finished before max_tokens", False,
-                            f"finish_reason length: cut off at max_tokens={max_tokens}", required=False))
-    checks.append(Check("token counts reported", stats.completion_tokens is not None,
-                        f"prompt {stats.prompt_tokens}, completion {stats.completion_tokens}"
-                        if stats.completion_tokens is not None else "no usage in the stream",
-                        required=False))
-    return tuple(checks)
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            yield data
-
-
-def _take_chunk(data: dict[str, Any], acc: dict[str, Any], began: float,
-                on_text: TextCallback | None) -> None:
-    if "error" in data:
-        err = data["error"]
-        acc["error"] = short(err.get("message") if isinstance(err, dict) else err)
-        return
-    acc["chunks"] += 1
-    if data.get("usage"):
-        acc["usage"] = data["usage"]
-    for choice in data.get("choices") or []:
-        delta = choice.get("delta") or {}
-        piece = delta.get("content") or ""
-        if piece:
-            now = time.monotonic() - began
-            if acc["first"] is None:
-                acc["first"] = now
-            acc["last"] = now
-            acc["text"].append(piece)
-            if on_text is not None:
-                on_text(piece)
-        if choice.get("finish_reason"):
-            acc["finish"] = choice["finish_reason"]
+def _tool_probe(probe: _Probe, kind: str) -> str:
+    """`tools`: one request per `tool_choice` mode; `roundtrip`: a named tool call, its
+    result sent back, the final answer (returned)."""
+    options = probe.options
+    tools = (*BUILTIN_TOOLS, *options.extra_tools)
+    by_name = {t.name: t for t in tools}
+    default = options.extra_tools[0].name if options.extra_tools else DEFAULT_NAMED_TOOL
+    named = by_name.get(options.named_tool or default)
+    if named is None:
+        raise _Failed(ProbeStep("tool_choice=named", False,
+                                error=f"no tool named {options.named_tool!r}",
+                                hint=f"offered tools: {', '.join(by_name)}"))
+    if kind == "tools":
+        for choice in options.tool_choices:
+            try:
+                probe.tool_call(choice, tools, named)
+            except _Failed as failed:  # one mode failing says nothing of the next
+                probe.steps.append(failed.step)
+        return ""
+    if options.named_tool is None:
+        named = by_name[DEFAULT_NAMED_TOOL]
+    reply = probe.tool_call("named", tools, named)
+    return probe.answer(tools, named, reply)
 
 
 # ---------------------------------------------------------------- public API
@@ -435,25 +349,7 @@ def run_probe(
         if kind == "chat":
             text, stats = probe.chat(on_text)
         else:
-            tools = (*BUILTIN_TOOLS, *options.extra_tools)
-            by_name = {t.name: t for t in tools}
-            default = options.extra_tools[0].name if options.extra_tools else DEFAULT_NAMED_TOOL
-            named = by_name.get(options.named_tool or default)
-            if named is None:
-                raise _Failed(ProbeStep("tool_choice=named", False,
-                                        error=f"no tool named {options.named_tool!r}",
-                                        hint=f"offered tools: {', '.join(by_name)}"))
-            if kind == "tools":
-                for choice in options.tool_choices:
-                    try:
-                        probe.tool_call(choice, tools, named)
-                    except _Failed as failed:  # one mode failing says nothing of the next
-                        probe.steps.append(failed.step)
-            else:
-                if options.named_tool is None:
-                    named = by_name[DEFAULT_NAMED_TOOL]
-                reply = probe.tool_call("named", tools, named)
-                text = probe.answer(tools, named, reply)
+            text = _tool_probe(probe, kind)
     except _Failed as failed:
         probe.steps.append(failed.step)
     except _Cancelled:

@@ -12,17 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vllmtui.core import net
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.settings import Settings
-from vllmtui.probes.runner import (
-    ProbeOptions,
-    ProbeResult,
-    ProbeStep,
-    ProbeTarget,
-    TextCallback,
-    run_probe,
-)
+from vllmtui.probes.results import ProbeResult, ProbeStep
+from vllmtui.probes.runner import run_probe
 from vllmtui.probes.snippets import Snippets, client_snippets
+from vllmtui.probes.spec import ProbeOptions, ProbeTarget, TextCallback
 from vllmtui.probes.toolcheck import load_tools_file
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import LoadedProfile
@@ -46,8 +42,7 @@ def probe_target(
     base_url = profile.base_url
     if session is not None and session.option("port"):
         host = session.option("host") or profile.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        base_url = f"http://{host}:{session.option('port')}"
+        base_url = net.base_url(host, int(session.option("port") or 0))
     if url:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--url {url!r}: write it as http://HOST:PORT")
@@ -138,7 +133,6 @@ def server_snippets(settings: Settings, name: str, url: str | None = None) -> Sn
 def tunnel_url(settings: Settings, loaded: LoadedProfile, name: str) -> tuple[str, str | None]:
     """The base URL through a configured tunnel, and where that URL works: None for here (a
     `local` tunnel's listening end), else the destination host (a `remote` tunnel's end)."""
-    from vllmtui.profiles.tunnel_spec import connect_host
     from vllmtui.tunnels.manager import Tunnels
 
     profiles, _ = discover(settings)
@@ -146,7 +140,5 @@ def tunnel_url(settings: Settings, loaded: LoadedProfile, name: str) -> tuple[st
         profiles.append(loaded)
     found = Tunnels(settings).find(name, profiles)
     tunnel = found[0]
-    if tunnel.direction == "local":
-        return f"http://{connect_host(tunnel.bind_address)}:{tunnel.bind_port}", None
-    host = "127.0.0.1" if tunnel.bind_address in ("", "*", "0.0.0.0", "localhost") else tunnel.bind_address
-    return f"http://{host}:{tunnel.bind_port}", tunnel.destination
+    url = net.base_url(tunnel.bind_address, tunnel.bind_port)
+    return url, None if tunnel.direction == "local" else tunnel.destination

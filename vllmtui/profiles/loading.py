@@ -21,19 +21,19 @@ from vllmtui.profiles.model import (
 )
 
 
-def _key_lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+def key_lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
     """Map each key path of a YAML mapping to its 1-based line."""
     lines: dict[tuple[str, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*prefix, str(key_node.value))
             lines[key] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, key))
+            lines.update(key_lines(value_node, key))
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             key = (*prefix, str(index))
             lines[key] = item.start_mark.line + 1
-            lines.update(_key_lines(item, key))
+            lines.update(key_lines(item, key))
     return lines
 
 
@@ -50,7 +50,8 @@ def _model_fields(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     return list(current.model_fields)
 
 
-def _suggest(word: str, options: list[str]) -> str:
+def did_you_mean(word: str, options: list[str]) -> str:
+    """` (did you mean X?)` for the option closest to `word`, else ""."""
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if close:
         return f" (did you mean {close[0]}?)"
@@ -74,8 +75,8 @@ def format_validation_error(
             where = f"{where} ({source})"
         if err["type"] == "extra_forbidden":
             allowed = _model_fields(Profile, loc[:-1])
-            msg = f"unknown field{_suggest(loc[-1], allowed)}"
-            if not _suggest(loc[-1], allowed):
+            msg = f"unknown field{did_you_mean(loc[-1], allowed)}"
+            if not did_you_mean(loc[-1], allowed):
                 msg += "; vLLM flags without a typed field go under 'args:'" if len(loc) == 1 else ""
         elif err["type"] == "missing":
             msg = "is required" + (
@@ -110,7 +111,7 @@ def parse_profile(
         raise ProfileError(
             str(path), [f"{path}:1: a profile is a mapping of fields (model: ..., port: ...)"]
         )
-    lines = _key_lines(node) if node is not None else {}
+    lines = key_lines(node) if node is not None else {}
     data = dict(data)
     data.setdefault("name", path.stem)
     if overrides:
@@ -242,7 +243,7 @@ def find_profile(
                 return load_profile_file(bad.path, overrides)
             raise bad.error
     names = sorted([p.profile.name for p in good] + [b.name for b in broken])
-    hint = _suggest(name, names)
+    hint = did_you_mean(name, names)
     where = ", ".join(str(d) for d in settings.profiles_dirs)
     raise UsageError(
         f"no profile named {name!r}{hint}. Profiles are looked up in: {where}."

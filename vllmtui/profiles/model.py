@@ -1,8 +1,8 @@
 """Profiles: YAML files describing one vLLM server, validated into frozen models.
 
-Loading keeps the line of every key so that an error can name file, line and field,
-and suggests the right spelling for a typo. A profile resolves to a launch spec
-(argv + env + cwd, never a shell string) in `launch.py`.
+Loading (`profiles.loading`) keeps the line of every key so that an error can name file,
+line and field, and suggests the right spelling for a typo. A profile resolves to a launch
+spec (argv + env + cwd, never a shell string) in `profiles.launch`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from vllmtui.core.errors import ProfileError
+from vllmtui.core.net import base_url, client_host
 from vllmtui.profiles.tunnel_spec import TunnelSpec
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -252,12 +253,12 @@ class Profile(_Strict):
 
     @property
     def client_host(self) -> str:
-        """Where a client on this machine connects (0.0.0.0 / :: listen everywhere)."""
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        """Where a client on this machine connects (`core.net.client_host` of `host`)."""
+        return client_host(self.host)
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.client_host}:{self.port}"
+        return base_url(self.host, self.port)
 
 
 def cross_check(profile: Profile) -> list[tuple[tuple[str, ...], str]]:

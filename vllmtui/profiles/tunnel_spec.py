@@ -1,9 +1,9 @@
 """Tunnel specs as written in a profile (`tunnels:`) or in `<config_dir>/tunnels.yaml`,
 and the resolved `Tunnel` with its ssh command.
 
-Kept apart from `tunnels.py` so that `profiles.py` can use it without an import cycle.
-Target host and port left out default to the profile's own server (see
-`tunnels.resolve_spec`).
+Kept in `profiles` (not `tunnels`) so that the Profile model can use it without importing
+upward. Target host and port left out default to the profile's own server (see
+`tunnels.config.resolve_spec`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vllmtui.core.net import bracketed
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Options vllmtui sets itself: a tunnel must never prompt or half-work.
@@ -117,13 +119,6 @@ class TunnelSpec(BaseModel):
         return self
 
 
-def connect_host(address: str) -> str:
-    """Where a client on this machine reaches something bound to `address`."""
-    if address in ("", "*", "0.0.0.0", "localhost"):
-        return "127.0.0.1"
-    return "::1" if address == "::" else address
-
-
 def split_destination(destination: str) -> tuple[str, int | None]:
     """`user@host:2222` / `[::1]:2222` / `ssh://user@host:2222` -> (ssh destination, port)."""
     dest = destination.removeprefix("ssh://")
@@ -166,9 +161,8 @@ class Tunnel:
     @property
     def forward(self) -> str:
         """ssh's forward spec: bind_address:bind_port:target_host:target_port."""
-        th = f"[{self.target_host}]" if ":" in self.target_host else self.target_host
-        ba = f"[{self.bind_address}]" if ":" in self.bind_address else self.bind_address
-        return f"{ba}:{self.bind_port}:{th}:{self.target_port}"
+        return (f"{bracketed(self.bind_address)}:{self.bind_port}:"
+                f"{bracketed(self.target_host)}:{self.target_port}")
 
     def describe(self) -> str:
         """`127.0.0.1:18000 -> 127.0.0.1:8000 via box` (local) or `box:9000 -> ...` (remote)."""

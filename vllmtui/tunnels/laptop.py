@@ -10,7 +10,7 @@ import shlex
 import socket
 from dataclasses import dataclass
 
-from vllmtui.profiles.tunnel_spec import connect_host
+from vllmtui.core.net import bracketed, client_host
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,7 @@ def laptop_command(
     env = dict(os.environ) if env is None else env
     user = user or getpass.getuser()
     local = local_port or port
-    target = connect_host(host)
-    if ":" in target:
-        target = f"[{target}]"
+    target = bracketed(client_host(host))
     parts = env.get("SSH_CONNECTION", "").split()
     note = ""
     if len(parts) == 4:

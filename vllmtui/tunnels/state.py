@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from vllmtui.core.net import base_url
 from vllmtui.core.tmux import SessionInfo
 from vllmtui.profiles.tunnel_spec import Tunnel
 from vllmtui.tunnels import supervisor as sup
@@ -78,7 +79,7 @@ def read_log(path: Path, tail: int = 64 << 10) -> LogReading:
 
 
 @dataclass(frozen=True)
-class Probe:
+class PortCheck:
     """One check through the forward: `ok`, `refused` (nothing listens yet), or `broken`
     (something accepted the connection but the HTTP request failed)."""
 
@@ -86,29 +87,29 @@ class Probe:
     detail: str = ""
 
 
-def probe(host: str, port: int, path: str | None, timeout: float = 2.0) -> Probe:
+def check_port(host: str, port: int, path: str | None, timeout: float = 2.0) -> PortCheck:
     """Connect to host:port; with a path, also GET it (a 2xx/3xx/4xx answer proves the
     forward; only 5xx or no answer count as broken)."""
     if path is None:
         try:
             with socket.create_connection((host, port), timeout=timeout):
-                return Probe("ok")
+                return PortCheck("ok")
         except ConnectionRefusedError:
-            return Probe("refused", "connection refused")
+            return PortCheck("refused", "connection refused")
         except OSError as exc:
-            return Probe("broken", exc.strerror or str(exc))
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}{path}"
+            return PortCheck("broken", exc.strerror or str(exc))
+    url = base_url(host, port) + path
     try:
         response = httpx.get(url, timeout=timeout)
     except httpx.ConnectError as exc:
-        return Probe("refused", str(exc) or "connection refused")
+        return PortCheck("refused", str(exc) or "connection refused")
     except httpx.TimeoutException:
-        return Probe("broken", f"{path} did not answer within {timeout:g} s")
+        return PortCheck("broken", f"{path} did not answer within {timeout:g} s")
     except httpx.HTTPError as exc:
-        return Probe("broken", f"{path}: {exc or type(exc).__name__}")
+        return PortCheck("broken", f"{path}: {exc or type(exc).__name__}")
     if response.status_code >= 500:
-        return Probe("broken", f"{path} answered {response.status_code}")
-    return Probe("ok", f"{path} answered {response.status_code}")
+        return PortCheck("broken", f"{path} answered {response.status_code}")
+    return PortCheck("ok", f"{path} answered {response.status_code}")
 
 
 def derive_tunnel_state(
@@ -116,10 +117,10 @@ def derive_tunnel_state(
     tunnel: Tunnel | None,
     log: LogReading,
     ssh_alive: bool,
-    check: Probe | None,
+    check: PortCheck | None,
 ) -> tuple[str, str]:
-    """(state, detail) from tmux, the log, the process table and a probe. Pure: unit-tested.
-    `check` is the probe through the forward (local) or of the target (remote)."""
+    """(state, detail) from tmux, the log, the process table and a port check. Pure: unit-tested.
+    `check` is the port check through the forward (local) or of the target (remote)."""
     if session is None:
         return "down", ""
     why = log.diagnosis

@@ -5,7 +5,7 @@
 It lives in tmux, so the tunnel keeps working (and keeps reconnecting) when no vllmtui is
 running. ssh runs with `-v`; the supervisor keeps the lines that say what happened
 (connecting, authenticated, forwards, errors) and drops the per-connection chatter, and
-writes them, time-stamped, to FILE (and to the pane for `tmux attach`). `tunnels.py`
+writes them, time-stamped, to FILE (and to the pane for `tmux attach`). `tunnels.state`
 derives the tunnel's state from that file, the pane and a real connection through it.
 
 Stdlib only: it must start fast and keep running whatever else changes.
@@ -27,7 +27,7 @@ LOG_LIMIT = 1 << 20  # rotate the log to FILE.1 beyond this many bytes
 STABLE_AFTER = 30.0  # an attempt that lived this long resets the backoff
 EXIT_GAVE_UP = 3  # supervisor exit status when it stops retrying
 
-# Event lines the supervisor writes (after the time stamp), parsed back by tunnels.py.
+# Event lines the supervisor writes (after the time stamp), parsed back by `tunnels.state`.
 EV_STARTED = "vllmtui: ssh started"
 EV_EXITED = "vllmtui: ssh exited"
 EV_RETRY = "vllmtui: retry in"

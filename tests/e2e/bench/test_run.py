@@ -8,7 +8,8 @@ def test_bench_server_reports_progress_and_cancels(vllm_server) -> None:
     run early with the rest counted as cancelled, and nothing is saved."""
     import threading
 
-    from vllmtui.bench.run import BenchOptions, bench_server
+    from vllmtui.bench.load import BenchOptions
+    from vllmtui.bench.run import bench_server
 
     cancel = threading.Event()
     seen = []

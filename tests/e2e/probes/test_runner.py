@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 
 from tests.support.helpers import ROOT, VllmServer, start_vllm_server, stop_vllm_server, vllm_cpu_python
-from vllmtui.probes.runner import ProbeOptions, ProbeResult, latest_probes, run_probe
+from vllmtui.probes.runner import ProbeResult, latest_probes, run_probe
+from vllmtui.probes.spec import ProbeOptions
 from vllmtui.probes.target import probe_options, probe_server, probe_target, status_reader
 from vllmtui.probes.toolcheck import BUILTIN_TOOLS, strict_json
 from vllmtui.servers.fleet import Fleet

@@ -345,8 +345,8 @@ def test_tunnel_survives_a_killed_vllmtui(
                    "target_port": target.port})
     script = textwrap.dedent("""
         import sys, time
-        from vllmtui.settings import Settings
-        from vllmtui.tunnels import Tunnels
+        from vllmtui.core.settings import Settings
+        from vllmtui.tunnels.manager import Tunnels
         tunnels = Tunnels(Settings.from_env())
         tunnels.up(tunnels.find("web")[0])
         print(tunnels.wait("web", timeout=20).state, flush=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def test_bench_server_says_what_failed(settings, write_profile) -> None:
-    from vllmtui.bench.run import BenchOptions, bench_server
+    from vllmtui.bench.load import BenchOptions
+    from vllmtui.bench.run import bench_server
 
     write_profile("idle", model="m", port=free_port_for_test())
     outcome = bench_server(settings, "idle", BenchOptions())

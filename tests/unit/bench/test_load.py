@@ -7,14 +7,8 @@ import json
 
 import pytest
 
-from vllmtui.bench.load import (
-    BenchConfig,
-    Dist,
-    RequestResult,
-    calculate_stats,
-    parse_stream,
-    percentile,
-)
+from vllmtui.bench.load import BenchConfig, parse_stream
+from vllmtui.bench.stats import Dist, RequestResult, calculate_stats, percentile
 from vllmtui.core.errors import UsageError
 
 

@@ -7,12 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from vllmtui.bench import report as bench_report
-from vllmtui.bench.load import (
-    BenchConfig,
-    BenchStats,
-    Dist,
-    LevelResult,
-)
+from vllmtui.bench.load import BenchConfig
+from vllmtui.bench.stats import BenchStats, Dist, LevelResult
 from vllmtui.core.settings import Settings
 
 

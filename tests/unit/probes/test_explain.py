@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from vllmtui.probes.explain import explain_connect, explain_http
-from vllmtui.probes.runner import ProbeTarget
+from vllmtui.probes.spec import ProbeTarget
 
 
 def target(**kw: Any) -> ProbeTarget:

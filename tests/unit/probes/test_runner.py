@@ -12,18 +12,15 @@ from tests.support.helpers import DATA as TESTS_DATA
 from vllmtui.probes.report import report_lines
 from vllmtui.probes.runner import (
     ChatStats,
-    ProbeOptions,
     ProbeResult,
     ProbeStep,
-    ProbeTarget,
-    _sse_events,
-    _take_chunk,
-    chat_checks,
     last_probe,
     latest_probes,
     run_probe,
     save_result,
 )
+from vllmtui.probes.spec import ProbeOptions, ProbeTarget
+from vllmtui.probes.stream import chat_checks, sse_events, take_chunk
 from vllmtui.probes.toolcheck import Check
 
 DATA = TESTS_DATA / "probe"
@@ -38,8 +35,8 @@ def test_sse_chunks_accumulate_text_usage_and_finish() -> None:
     acc: dict[str, Any] = {"text": [], "first": None, "last": None, "usage": None,
                            "finish": None, "chunks": 0, "error": None}
     pieces: list[str] = []
-    for data in _sse_events(iter(lines)):
-        _take_chunk(data, acc, 0.0, pieces.append)
+    for data in sse_events(iter(lines)):
+        take_chunk(data, acc, 0.0, pieces.append)
     assert "".join(pieces) == "".join(acc["text"]) != ""
     assert acc["finish"] in ("stop", "length")
     assert acc["usage"]["completion_tokens"] >= 1

@@ -9,13 +9,8 @@ import yaml
 
 from tests.support.tunnels import loaded, local
 from vllmtui.core.settings import Settings
-from vllmtui.tunnels.manager import (
-    configured,
-    laptop_command,
-    osc52,
-    port_conflicts,
-    profile_tunnels,
-)
+from vllmtui.tunnels.config import configured, port_conflicts, profile_tunnels
+from vllmtui.tunnels.manager import laptop_command, osc52
 
 
 def test_profile_tunnel_defaults_to_the_profiles_server() -> None:

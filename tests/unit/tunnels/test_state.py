@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.support.tunnels import local
 from vllmtui.core.tmux import SessionInfo
-from vllmtui.tunnels.state import LogReading, Probe, derive_tunnel_state, read_log
+from vllmtui.tunnels.state import LogReading, PortCheck, derive_tunnel_state, read_log
 
 
 def session(dead: bool = False, status: int | None = None) -> SessionInfo:
@@ -21,10 +21,10 @@ def test_derive_state() -> None:
     retry = LogReading(3, False, True, 4.0, lines=("ssh: connect to host b port 22:"
                                                    " Connection refused",))
     assert derive_tunnel_state(None, tunnel, fresh, False, None) == ("down", "")
-    assert derive_tunnel_state(session(), tunnel, fresh, True, Probe("refused"))[0] == "connecting"
+    assert derive_tunnel_state(session(), tunnel, fresh, True, PortCheck("refused"))[0] == "connecting"
     assert "authenticated" in derive_tunnel_state(session(), tunnel, authed, True, None)[1]
-    assert derive_tunnel_state(session(), tunnel, authed, True, Probe("ok"))[0] == "up"
-    state, detail = derive_tunnel_state(session(), tunnel, authed, True, Probe("broken", "x"))
+    assert derive_tunnel_state(session(), tunnel, authed, True, PortCheck("ok"))[0] == "up"
+    state, detail = derive_tunnel_state(session(), tunnel, authed, True, PortCheck("broken", "x"))
     assert state == "target-down" and "127.0.0.1:8000" in detail
     state, detail = derive_tunnel_state(session(), tunnel, retry, False, None)
     assert state == "failed" and "refused" in detail and "retrying in 4 s (attempt 3)" in detail
@@ -34,7 +34,7 @@ def test_derive_state() -> None:
     remote = local(direction="remote")
     assert derive_tunnel_state(session(), remote, authed, True, None)[0] == "connecting"
     confirmed = LogReading(1, True, lines=("debug1: remote forward success for: listen 1",))
-    assert derive_tunnel_state(session(), remote, confirmed, True, Probe("ok"))[0] == "up"
+    assert derive_tunnel_state(session(), remote, confirmed, True, PortCheck("ok"))[0] == "up"
 
 
 def test_read_log_takes_the_latest_attempt(tmp_path: Path) -> None:

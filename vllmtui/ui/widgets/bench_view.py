@@ -20,9 +20,10 @@ from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from vllmtui.bench.load import BenchProgress, BenchReport
+from vllmtui.bench.load import BenchOptions, BenchProgress
 from vllmtui.bench.report import compare_table, level_table, plot_throughput, reports_of
-from vllmtui.bench.run import BenchOptions, BenchOutcome, bench_server
+from vllmtui.bench.run import BenchOutcome, bench_server
+from vllmtui.bench.stats import BenchReport
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.ui.selection import Selection

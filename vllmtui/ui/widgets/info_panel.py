@@ -12,11 +12,11 @@ from textual.containers import VerticalScroll
 from textual.reactive import var
 from textual.widgets import Static
 
+from vllmtui.core.humanize import fmt_duration
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.model import LoadedProfile
 from vllmtui.servers.status import ServerStatus
 from vllmtui.ui import readings
-from vllmtui.core.humanize import fmt_duration
 from vllmtui.ui.messages import InfoRead, InfoSnapshot
 from vllmtui.ui.selection import Display, Selection
 from vllmtui.ui.work import worker

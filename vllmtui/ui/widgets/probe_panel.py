@@ -26,8 +26,9 @@ from textual.worker import get_current_worker
 
 from vllmtui.core.settings import Settings
 from vllmtui.probes.results import last_probe, latest_probes
-from vllmtui.probes.runner import KINDS, ProbeResult
+from vllmtui.probes.runner import ProbeResult
 from vllmtui.probes.snippets import Snippets
+from vllmtui.probes.spec import KINDS
 from vllmtui.probes.target import probe_server, server_snippets
 from vllmtui.probes.toolcheck import printable
 from vllmtui.ui.selection import Selection

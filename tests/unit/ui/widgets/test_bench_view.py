@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from vllmtui.bench.run import BenchOptions
+from vllmtui.bench.load import BenchOptions
 from vllmtui.core.errors import UsageError
 from vllmtui.ui.widgets.bench_view import parse_options
 

@@ -1,0 +1,75 @@
+"""`vllmtui profiles|check`: the profiles found, and one profile checked before a start."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from vllmtui.cli.common import AddCommand, add_profile_options, load_profile_arg
+from vllmtui.core.settings import Settings
+from vllmtui.profiles.launch import preflight, resolve
+from vllmtui.profiles.loading import discover, port_clashes
+from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.status import session_name
+
+
+def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
+    good, broken = discover(settings)
+    clashes = port_clashes(good)
+    rows: list[dict[str, Any]] = []
+    for loaded in good:
+        p = loaded.profile
+        note = "ok"
+        if loaded.warnings:
+            note = f"ok, {len(loaded.warnings)} warning(s)"
+        if p.name in clashes:
+            note += f"; port shared with {', '.join(clashes[p.name])}"
+        rows.append({"name": p.name, "valid": True, "port": p.port, "model": p.model,
+                     "path": str(loaded.path), "note": note, "warnings": list(loaded.warnings)})
+    for bad in broken:
+        rows.append({"name": bad.name, "valid": False, "port": None, "model": None,
+                     "path": str(bad.path), "note": "INVALID", "errors": bad.error.problems})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        dirs = ", ".join(str(d) for d in settings.profiles_dirs)
+        print(f"no profiles found in: {dirs}")
+        return 0
+    print(f"{'NAME':<24} {'PORT':>5}  {'MODEL':<44} STATE")
+    for row in rows:
+        print(f"{row['name']:<24} {row['port'] or '':>5}  {str(row['model'] or '')[:44]:<44} {row['note']}")
+        for err in row.get("errors", []):
+            print(f"    {err}")
+    return 2 if broken else 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    loaded = load_profile_arg(args, settings)
+    good, _ = discover(settings)
+    fleet = Fleet(settings)
+    running = fleet.tmux.session(session_name(loaded.profile.name))
+    problems = preflight(loaded, settings, good, check_port=running is None)
+    spec = resolve(loaded.profile, settings)
+    print(f"profile: {loaded.profile.name} ({loaded.path})")
+    print(f"command: {spec.display()}")
+    print(f"cwd:     {spec.cwd}")
+    if spec.env:
+        print(f"env:     {', '.join(sorted(spec.env))}")
+    if running is not None:
+        print(f"note:    running now as tmux session {running.name}")
+    for problem in problems:
+        print(str(problem))
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        return 2
+    print("ok: ready to start")
+    return 0
+
+
+def add_parsers(add: AddCommand) -> None:
+    """Register profiles and check."""
+    p = add("profiles", cmd_profiles, "list profiles and whether they are valid")
+    p.add_argument("--json", action="store_true")
+    add_profile_options(add("check", cmd_check, "validate a profile and print its resolved command"))
