@@ -40,8 +40,8 @@ class LogView(ScrollView, can_focus=True):
     LogView { background: $surface; }
     """
 
-    def __init__(self, max_lines: int = MAX_LINES, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, max_lines: int = MAX_LINES, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.max_lines = max_lines
         self._lines: list[str] = []
         self._plain: list[str] = []

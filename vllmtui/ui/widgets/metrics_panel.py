@@ -128,8 +128,8 @@ class MetricsPanel(Static):
     MetricsPanel { padding: 0 1; height: auto; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
         self.server: str | None = None
         self.snapshot: MetricsSnapshot | None = None
 

@@ -44,8 +44,8 @@ class Row:
 class ServerTable(DataTable[CellValue]):
     """DataTable that is only ever updated with `show(rows)`."""
 
-    def __init__(self, columns: Sequence[Column] = BASE_COLUMNS, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, columns: Sequence[Column] = BASE_COLUMNS, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, id=id)
         self._columns = tuple(columns)
         self._rows: dict[str, Row] = {}
         # Per-cell render cache. DataTable keys its own on one table-wide update counter, so
