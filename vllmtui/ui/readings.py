@@ -1,5 +1,5 @@
-"""Blocking domain calls the app runs in thread workers. Each returns data or a message;
-none touches a widget. Kept apart from app.py so the app module stays about the screen."""
+"""Blocking domain calls the screen and its panels run in their thread workers, each turning
+a failure into data (an error text), never an exception; none touches a widget."""
 
 from __future__ import annotations
 
