@@ -7,7 +7,10 @@ import re
 import time
 from collections.abc import Callable
 
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Static
 
 from vllmtui.ui.selection import Display
 
@@ -51,3 +54,29 @@ async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 
 async def settle(pilot: Pilot) -> None:
     await pilot.pause()
     await asyncio.sleep(0)
+
+
+class Harness(App[None]):
+    """A bare app around the widgets under test (no main screen, no pollers)."""
+
+    def __init__(self, *widgets: Widget) -> None:
+        super().__init__()
+        self._widgets = widgets
+
+    def compose(self) -> ComposeResult:
+        yield from self._widgets
+
+
+def printed(widget: Static) -> str:
+    """What a Static shows, printed as plain text 120 columns wide."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(file=StringIO(), width=120, color_system=None)
+    console.print(widget.content)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def rendered(app: App[None], selector: str) -> str:
+    return str(app.query_one(selector, Static).render())

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
+from tests.support.ui import Harness
+from tests.support.ui import printed as _text
 from vllmtui.bench.load import BenchProgress
 from vllmtui.bench.run import BenchOutcome
 from vllmtui.ui.widgets.bench_view import BenchView
-from vllmtui.ui.widgets.metrics_panel import MetricsPanel
 
 
-def _text(widget: Static) -> str:
-    from io import StringIO
+class BenchHarness(Harness):
+    """Keeps every request the view posts up."""
 
-    from rich.console import Console
-
-    console = Console(file=StringIO(), width=120, color_system=None)
-    console.print(widget.content)
-    return console.file.getvalue()  # type: ignore[attr-defined]
-
-
-class Harness(App[None]):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(BenchView(id="bench"))
         self.requested: list[BenchView.Requested] = []
-
-    def compose(self) -> ComposeResult:
-        yield MetricsPanel(id="metrics")
-        yield BenchView(id="bench")
 
     def on_bench_view_requested(self, message: BenchView.Requested) -> None:
         self.requested.append(message)
 
 
 async def test_bench_view_form_progress_and_outcome() -> None:
-    app = Harness()
+    app = BenchHarness()
     async with app.run_test(size=(160, 60)) as pilot:
         view = app.query_one(BenchView)
         view.show_server("tiny", [])

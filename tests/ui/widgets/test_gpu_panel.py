@@ -6,10 +6,9 @@ is the real one."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Static
-
 from tests.support.gpu import standin_nvml_query
+from tests.support.ui import Harness
+from tests.support.ui import rendered as _text
 from vllmtui.core.settings import Settings
 from vllmtui.planner.gpu import GpuHistory, GpuSnapshot, read_gpus
 from vllmtui.servers.fleet import Fleet
@@ -17,18 +16,8 @@ from vllmtui.ui.widgets.gpu_panel import GpuPanel, gpu_cells
 from vllmtui.ui.widgets.plan_view import PlanView
 
 
-class Harness(App[None]):
-    def compose(self) -> ComposeResult:
-        yield GpuPanel(id="gpu")
-        yield PlanView(id="plan")
-
-
-def _text(app: App[None], selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
-
-
 async def test_no_gpu_is_said_plainly() -> None:
-    app = Harness()
+    app = Harness(GpuPanel(id="gpu"), PlanView(id="plan"))
     async with app.run_test() as pilot:
         app.query_one(GpuPanel).show(read_gpus(), GpuHistory())
         await pilot.pause()
@@ -40,7 +29,7 @@ async def test_no_gpu_is_said_plainly() -> None:
 async def test_panel_names_servers_and_flags_orphans(settings: Settings, fake_server: int) -> None:  # noqa: F811
     snap = read_gpus(Fleet(settings), query=standin_nvml_query({fake_server: 40_000, 1: 500}))
     history = GpuHistory().add(snap)
-    app = Harness()
+    app = Harness(GpuPanel(id="gpu"), PlanView(id="plan"))
     async with app.run_test() as pilot:
         app.query_one(GpuPanel).show(snap, history)
         await pilot.pause()

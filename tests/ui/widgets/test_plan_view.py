@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 
-from textual.app import App, ComposeResult
-from textual.widgets import Static
-
 from tests.support.helpers import CONFIGS
+from tests.support.ui import Harness
+from tests.support.ui import rendered as _text
 from vllmtui.models.config import ModelFiles
 from vllmtui.planner.inputs import GpuTarget, Settings4Plan
 from vllmtui.planner.memory import estimate
 from vllmtui.planner.vllm_figures import VllmFigures
 from vllmtui.ui.widgets.gpu_panel import GpuPanel
 from vllmtui.ui.widgets.plan_view import PlanMade, PlanView
-
-
-class Harness(App[None]):
-    def compose(self) -> ComposeResult:
-        yield GpuPanel(id="gpu")
-        yield PlanView(id="plan")
-
-
-def _text(app: App[None], selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 async def test_plan_view_shows_estimate_beside_vllm_figures() -> None:
@@ -35,7 +24,7 @@ async def test_plan_view_shows_estimate_beside_vllm_figures() -> None:
         "llama",
     )
     logged = VllmFigures(14.99, 54.12, 443_344, "GPU", 54.12, 8192)
-    app = Harness()
+    app = Harness(GpuPanel(id="gpu"), PlanView(id="plan"))
     async with app.run_test() as pilot:
         app.query_one(PlanView).show(PlanMade("llama", plan, logged, "/runs/llama/1"))
         await pilot.pause()
