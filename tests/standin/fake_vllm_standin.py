@@ -6,7 +6,8 @@ vLLM-like startup lines and serves /health, /v1/models and /version over HTTP.
 Usage: fake_vllm_standin.py MODEL [--port N] [--host H] [--mode MODE] [--delay S] [any vLLM flags]
 Modes: ok (default), ignore-sigint, crash-oom, wedge (accepts, never answers), exit-after-ready,
 engine (spawns a child titled VLLM::EngineCore in the same process group).
-Environment: STANDIN_MODE and STANDIN_DELAY override --mode/--delay.
+Environment: STANDIN_MODE and STANDIN_DELAY override --mode/--delay; STANDIN_EXIT_DELAY: seconds
+crash-oom waits after its last line before it exits (a real vLLM takes ~2.4 s).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def main() -> int:
         print("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.", flush=True)
         log("EngineCore", "ERROR", "EngineCore failed to start.")
         print("RuntimeError: Engine core initialization failed. See root cause above.", flush=True)
+        # a real vLLM takes seconds to exit after saying why (its engine processes wind down)
+        time.sleep(float(os.environ.get("STANDIN_EXIT_DELAY", "0")))
         return 1
     log("Worker", "INFO", "Model loading took 0.10 GiB memory and 0.20 seconds")
     log("EngineCore", "INFO", "GPU KV cache size: 65,536 tokens")

@@ -123,13 +123,15 @@ def stop_vllm_server(server: VllmServer) -> None:
     subprocess.run(["tmux", "-L", str(server.settings.tmux_socket), "kill-server"], capture_output=True)
 
 
-def spawn_orphan(title: str = "VLLM::EngineCore", seconds: int = 300) -> int:
+def spawn_orphan(title: str = "VLLM::EngineCore", seconds: int = 300,
+                 env: dict[str, str] | None = None) -> int:
     """A real orphan: a process titled like vLLM's whose parent exited, so it was reparented
-    (to pid 1 or a subreaper), as vLLM's engine is when its API server is SIGKILLed.
-    Returns its pid; the caller kills it."""
+    (to pid 1 or a subreaper), as vLLM's engine is when its API server is SIGKILLed. `env`:
+    variables it carries besides ours. Returns its pid; the caller kills it."""
     out = subprocess.run(
         ["bash", "-c", f"(exec -a {title} sleep {seconds}) >/dev/null 2>&1 & echo $!"],
         capture_output=True, text=True, check=True, start_new_session=True,
+        env={**os.environ, **(env or {})},
     ).stdout
     pid = int(out.strip())
     wait_for(lambda: Path(f"/proc/{pid}/cmdline").exists()

@@ -11,17 +11,23 @@ import time
 
 import pytest
 
+from tests.support.gateway import backend_profile  # noqa: F401 - a fixture
 from tests.support.ui import FROZEN, until
+from tests.ui.gateway_samples import sample_status
+from vllmtui.chat.conversation import Conversation, Entry, ReplyStats
 from vllmtui.core.tmux import Tmux
+from vllmtui.gateway import manage
 from vllmtui.profiles.loading import find_profile
 from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.app import VllmtuiApp
+from vllmtui.ui.screens.dialogs import PickDialog
+from vllmtui.ui.widgets.chat_panel import ChatPanel
 from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.widgets.server_table import ServerTable
 
 SIZES = [(80, 24), (160, 48)]
 # fixed ports: they are on screen (table, log); each state has its own
-PORTS = {"starting": 28301, "ready": 28302, "crashed": 28303, "stopping": 28304}
+PORTS = {"starting": 28301, "ready": 28302, "crashed": 28303, "stopping": 28304, "chat": 28309}
 
 
 def _log_has(app: VllmtuiApp, text: str) -> bool:
@@ -83,6 +89,12 @@ def test_crashed(snap_compare, settings, standin_profile, size):
 
     async def ready(pilot):
         await until(pilot, lambda: app.main.state_of("llama-70b") == "crashed", what="crashed")
+        # "crashed" shows while the process still winds down after its fatal line: wait for
+        # the pane to be dead and for a poll after that, so nothing on screen moves any more
+        await until(pilot, lambda: app.main.statuses["llama-70b"].exit_status is not None,
+                    what="the pane dead")
+        polls = app.main.polls
+        await until(pilot, lambda: app.main.polls > polls, what="a poll after the end")
         await until(pilot, lambda: _log_has(app, "Engine core initialization"), what="log")
         await pilot.pause()
 
@@ -108,6 +120,65 @@ def test_stopping(snap_compare, settings, standin_profile, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+def test_gateway_tab(snap_compare, settings, monkeypatch):
+    """The Gateway tab and the header's gateway segment, the gateway's status injected
+    (tests/ui/gateway_samples.py: fixed values, the uptime 2h00m)."""
+    status = sample_status()
+    monkeypatch.setattr(manage, "gateway_status", lambda _settings, timeout=1.0: status)
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.polls > 0, what="the first poll")
+        app.query_one("#detail").active = "tab-gateway"
+        await until(pilot, lambda: app.main.readings.gateway is not None, what="a gateway reading")
+        await until(pilot, lambda: "gateway: up" in str(app.query_one("#topbar").render()), what="the header")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
+
+
+def _saved_chat(folder) -> None:
+    """A conversation with a tool call, its id, time and figures fixed (nothing on screen moves)."""
+    chat = Conversation("llama-70b", "llama-70b-model", id="20260101-120000-abcd", created=1767268800.0)
+    chat.save_to(folder)
+    call = {"id": "call_0", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    chat.add(Entry({"role": "user", "content": "What is the weather in Paris? A short list, please."}))
+    chat.add(Entry({"role": "assistant", "content": None, "tool_calls": [call]},
+                   ReplyStats(7, 40, 0.05, None, 0.2, "tool_calls")))
+    chat.add(Entry({"role": "tool", "tool_call_id": "call_0", "content": "sunny, 21 C"},
+                   tool={"name": "get_weather", "matches": True, "problem": None, "answer": "once",
+                         "is_error": False}))
+    chat.add(Entry({"role": "assistant", "content": "In **Paris** today:\n\n- sunny\n- 21 C\n\n"
+                    "Ask `get_weather` about another city any time."}, ReplyStats(42, 80, 0.12, 85.3, 0.6, "stop")))
+    chat.add(Entry({"role": "user", "content": "Thanks!"}))
+    chat.add(Entry({"role": "assistant", "content": "You're welcome."}, ReplyStats(4, 95, 0.1, 60.0, 0.2, "stop")))
+
+
+def test_chat_tab(snap_compare, settings, backend_profile):  # noqa: F811
+    """The Chat tab: a saved conversation reopened with Ctrl+O (user messages, Markdown replies
+    with their figures, a tool call and its result), the head line and the input."""
+    backend_profile("llama-70b", port=PORTS["chat"])
+    started = Fleet(settings).start(find_profile(settings, "llama-70b"))
+    _saved_chat(started.run_dir / "chats")
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.state_of("llama-70b") == "ready", what="ready")
+        await until(pilot, lambda: "llama-70b" in app.main.readings.metrics, what="a metrics reading")
+        app.query_one("#detail").active = "tab-chat"
+        panel = app.query_one(ChatPanel)
+        await until(pilot, lambda: panel.current is not None and panel.current.found is not None
+                    and panel.tool_names is not None, what="the chat's server and tools")
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, PickDialog), what="the picker")
+        await pilot.press("enter")
+        await until(pilot, lambda: "reopened: 6 messages" in panel.current.log.transcript(), what="reopened")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
 
 
 async def test_selection_stays_on_its_server_when_rows_change(settings, standin_profile):

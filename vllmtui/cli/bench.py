@@ -17,19 +17,21 @@ from vllmtui.bench.load import BenchOptions, BenchProgress, run_bench
 from vllmtui.bench.run import check_ready, make_config, resolve_target
 from vllmtui.bench.stats import level_to_json
 from vllmtui.cli.common import AddCommand
+from vllmtui.cli.options import (
+    concurrency_levels,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.servers.metrics import MetricsPoller, MetricsSnapshot, fmt_rate
 
 
-def _concurrency(text: str | None, rate: float | None) -> tuple[int | None, ...]:
-    if not text:
+def _concurrency(levels: tuple[int | None, ...] | None, rate: float | None) -> tuple[int | None, ...]:
+    if not levels:
         return (None,) if rate else (1,)
-    try:
-        values = tuple(None if v.strip() in ("inf", "0") else int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--concurrency {text!r}: give integers separated by commas, e.g. 1,4,16") from None
-    return values
+    return levels
 
 
 def _progress_printer() -> Callable[[BenchProgress], None]:
@@ -144,25 +146,35 @@ def add_parsers(add: AddCommand) -> None:
     p.add_argument("name", nargs="?", help="profile name (its server must be running)")
     p.add_argument("--url", help="benchmark this base URL instead of a profile's server")
     p.add_argument("--model", help="model name to request (default: the profile's, or /v1/models)")
-    p.add_argument("--input-len", type=int, default=128, help="prompt tokens, exact (128)")
-    p.add_argument("--output-len", type=int, default=64, help="output tokens, exact: ignore_eos (64)")
-    p.add_argument("--num-prompts", type=int, default=50, help="requests per level (50)")
-    p.add_argument("--concurrency", help="levels to run, e.g. 1,4,16 (default 1)")
-    p.add_argument("--request-rate", type=float, help="Poisson arrivals, requests/s (default: all at once)")
-    p.add_argument("--burstiness", type=float, default=1.0, help="gamma shape; 1 = Poisson")
-    p.add_argument("--warmups", type=int, default=2, help="unmeasured requests before each level (2)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-duration", type=float, default=600.0, help="seconds per level at most (600)")
+    p.add_argument("--input-len", type=positive_int("tokens"), default=128,
+                   help="prompt tokens, exact (128)")
+    p.add_argument("--output-len", type=positive_int("tokens"), default=64,
+                   help="output tokens, exact: ignore_eos (64)")
+    p.add_argument("--num-prompts", type=positive_int("requests"), default=50,
+                   help="requests per level (50)")
+    p.add_argument("--concurrency", type=concurrency_levels,
+                   help="levels to run, e.g. 1,4,16; inf: no limit (default 1)")
+    p.add_argument("--request-rate", type=positive_float("requests/s"),
+                   help="Poisson arrivals, requests/s (default: all at once)")
+    p.add_argument("--burstiness", type=positive_float(""), default=1.0,
+                   help="gamma shape; 1 = Poisson")
+    p.add_argument("--warmups", type=non_negative_int("requests"), default=2,
+                   help="unmeasured requests before each level (2)")
+    p.add_argument("--seed", type=non_negative_int(), default=0)
+    p.add_argument("--max-duration", type=positive_float(), default=600.0,
+                   help="seconds per level at most (600)")
     p.add_argument("--out", help="directory for the JSON (default: the server's run directory)")
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--compare", action="store_true",
                    help="show saved benchmarks of this profile: a table and throughput vs concurrency")
-    p.add_argument("--limit", type=int, default=8, help="how many saved benchmarks --compare shows (8)")
+    p.add_argument("--limit", type=positive_int("benchmarks"), default=8,
+                   help="how many saved benchmarks --compare shows (8)")
     p = add("metrics", cmd_metrics, "read a running server's /metrics: load, tokens/s, latency percentiles")
     p.add_argument("name", nargs="?", help="profile name")
     p.add_argument("--url", help="a base URL instead of a profile's server")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between readings (1)")
-    p.add_argument("--count", type=int, default=1, help="lines to print (1)")
+    p.add_argument("--interval", type=positive_float(), default=1.0,
+                   help="seconds between readings (1)")
+    p.add_argument("--count", type=positive_int("lines"), default=1, help="lines to print (1)")
     p.add_argument("--watch", action="store_true", help="keep printing until Ctrl-C")
     p.add_argument("--json", action="store_true")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from vllmtui.cli import options
 from vllmtui.core.humanize import fmt_duration
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import find_profile, parse_set_options
@@ -22,7 +23,7 @@ def add_profile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="profile name (or a path to a .yaml file)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a profile field (dotted keys reach sections: args.seed=1)")
-    p.add_argument("--port", type=int, help="override the port")
+    p.add_argument("--port", type=options.port, help="override the port")
 
 
 def state_text(status: ServerStatus) -> str:
@@ -31,7 +32,9 @@ def state_text(status: ServerStatus) -> str:
         if status.eta is not None:
             text += f" (~{fmt_duration(status.eta)} left)" if status.eta >= 1 else " (due now)"
         return text
-    return status.state
+    if status.state == "asleep":
+        return "asleep" + (f" ({status.detail.split(':')[0]})" if status.detail else "")
+    return status.state + (f" (restarted {status.restarts}x)" if status.restarts else "")
 
 
 def load_profile_arg(args: argparse.Namespace, settings: Settings) -> LoadedProfile:

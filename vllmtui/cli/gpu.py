@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from vllmtui.cli.common import AddCommand
+from vllmtui.cli.options import gpu_memory, positive_int
 from vllmtui.core.settings import Settings
 from vllmtui.planner import fitcheck, inputs, memory
 from vllmtui.planner.gpu import read_gpus
@@ -62,12 +63,14 @@ def add_parsers(add: AddCommand) -> None:
     p = add("plan", cmd_plan, "estimate a profile's GPU memory: weights, KV cache, tokens, concurrency")
     p.add_argument("name", help="profile name (or a path to a .yaml file)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a profile field")
-    p.add_argument("--gpu-memory", metavar="SIZE", help="plan for GPUs of this size (80GiB, 24GB)")
+    p.add_argument("--gpu-memory", type=gpu_memory, metavar="SIZE",
+                   help="plan for GPUs of this size (80GiB, 24GB)")
     p.add_argument(
         "--gpu",
         metavar="MODEL",
         help=f"plan for a GPU model ({', '.join(list(fitcheck.GPU_MODELS)[:8])}, ...)",
     )
-    p.add_argument("--gpus", type=int, metavar="N", help="how many GPUs the target machine has")
+    p.add_argument("--gpus", type=positive_int("GPUs"), metavar="N",
+                   help="how many GPUs the target machine has")
     p.add_argument("--config", metavar="PATH", help="read the model's config.json from here")
     p.add_argument("--json", action="store_true")

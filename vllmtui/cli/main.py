@@ -13,12 +13,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from vllmtui import __version__
-from vllmtui.cli import bench, gpu, probes, profiles, runtimes, servers, tunnels
+from vllmtui.cli import bench, chat, gateway, gpu, probes, profiles, runtimes, servers, tunnels
 from vllmtui.cli.common import Handler
 from vllmtui.core.errors import ProfileError, UsageError, VllmtuiError
-from vllmtui.core.settings import Settings
+from vllmtui.core.settings import Settings, check_dirs
 
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,6 +27,21 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     if open_tui is None:  # the CLI never imports the UI: `vllmtui.entry` hands it over
         raise UsageError("no terminal UI here: run `vllmtui` (or `python -m vllmtui`) to open it")
     return open_tui(settings)
+
+
+def _dir_error(exc: OSError, settings: Settings) -> BaseException:
+    """A file operation that failed in one of vllmtui's directories: a UsageError naming the
+    directory and where it is set. Anything else is not the user's: raised as it is."""
+    places = (
+        (settings.state_dir, "the state directory (--state-dir, $VLLMTUI_STATE_DIR)"),
+        (settings.config_dir, "the config directory ($VLLMTUI_CONFIG_DIR)"),
+        (settings.data_dir, "the data directory ($VLLMTUI_DATA_DIR)"),
+    )
+    name = exc.filename if isinstance(exc.filename, str) else None
+    for base, what in places:
+        if name and Path(name).absolute().is_relative_to(base):
+            return UsageError(f"{name}: {exc.strerror} (in {what}: {base})")
+    return exc
 
 
 # ------------------------------------------------------------------ parser
@@ -54,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     servers.add_parsers(add)
     runtimes.add_parsers(add)
     probes.add_parsers(add)
+    chat.add_parsers(add)
     gpu.add_parsers(add)
     tunnels.add_parsers(add)
+    gateway.add_parsers(add)
     add("tui", cmd_tui, "open the terminal UI (the default)")
     bench.add_parsers(add)
     return parser
@@ -68,8 +86,14 @@ def main(argv: list[str] | None = None, open_tui: Callable[[Settings], int] | No
     args.open_tui = open_tui
     try:
         settings = Settings.from_env(args.profiles_dir, args.state_dir, args.tmux_socket)
+        problems = check_dirs(settings, args.state_dir, args.profiles_dir)
+        if problems:
+            raise UsageError("\n".join(problems))
         handler: Handler = getattr(args, "handler", cmd_tui)
-        return handler(args, settings)
+        try:
+            return handler(args, settings)
+        except OSError as exc:
+            raise _dir_error(exc, settings) from None
     except ProfileError as exc:
         print("invalid profile:", file=sys.stderr)
         for problem in exc.problems:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from vllmtui.cli import options
 from vllmtui.cli.common import AddCommand, add_profile_options, load_profile_arg
+from vllmtui.cli.options import positive_float
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.model import LoadedProfile
@@ -67,6 +69,10 @@ def cmd_snippet(args: argparse.Namespace, settings: Settings) -> int:
     from vllmtui.probes.snippets import client_snippets
     from vllmtui.probes.target import probe_target
 
+    if args.gateway:
+        return _gateway_snippet(args, settings)
+    if not args.name:
+        raise UsageError("name the profile whose server the code should reach (or --gateway)")
     loaded = load_profile_arg(args, settings)
     url, far_end = _url(args, settings, loaded)
     target = probe_target(Fleet(settings), loaded, url, args.model)
@@ -80,6 +86,43 @@ def cmd_snippet(args: argparse.Namespace, settings: Settings) -> int:
         print(f"# curl ({target.name})\n{snips.curl}")
     if args.lang in ("python", "all"):
         print(f"# Python, `pip install openai` ({target.name})\n{snips.python}")
+    return 0
+
+
+def _gateway_snippet(args: argparse.Namespace, settings: Settings) -> int:
+    """Code for the gateway: one base URL and one key for every model, and the one tunnel a
+    laptop needs to reach them all."""
+    from vllmtui.gateway.manage import load_checked
+    from vllmtui.probes.snippets import client_snippets
+    from vllmtui.profiles.gateway_config import served_profiles
+    from vllmtui.profiles.loading import discover
+    from vllmtui.tunnels.laptop import laptop_command
+
+    gateway = load_checked(settings)
+    config = gateway.config
+    served = served_profiles(config, discover(settings)[0])
+    models = [p.profile.model_name for p in served]
+    if args.name:
+        match = [p for p in served if args.name in (p.profile.name, p.profile.model_name)]
+        if not match:
+            raise UsageError(f"the gateway does not serve {args.name!r};"
+                             f" it serves: {', '.join(models) or 'none'}")
+        models = [match[0].profile.model_name, *[m for m in models if m != match[0].profile.model_name]]
+    model = args.model or (models[0] if models else "MODEL")
+    base = args.url or config.origin
+    snips = client_snippets(base, model, config.api_key_env)
+    tunnel = laptop_command(config.host, config.port)
+    if args.json:
+        print(json.dumps({**snips.as_dict(), "models": models, "tunnel": tunnel.text,
+                          "base_url": base + "/v1"}, indent=2))
+        return 0
+    print(f"# the gateway at {base}/v1 serves: {', '.join(models) or 'no model yet'}"
+          " (change `model` to pick one)")
+    print(f"# from your laptop, one tunnel reaches every model: {tunnel.text}")
+    if args.lang in ("curl", "all"):
+        print(f"# curl (gateway)\n{snips.curl}")
+    if args.lang in ("python", "all"):
+        print(f"# Python, `pip install openai` (gateway)\n{snips.python}")
     return 0
 
 
@@ -97,9 +140,17 @@ def add_parsers(add: AddCommand) -> None:
     p.add_argument("--tools-file", metavar="FILE", help="extra tools (JSON/YAML list); or probe.tools_file")
     p.add_argument("--tool", metavar="NAME", help="the tool to ask for by name (profile: probe.named_tool)")
     p.add_argument("--prompt", help="the chat probe's message (profile: probe.prompt)")
-    p.add_argument("--timeout", type=float, default=60.0, help="read timeout per request in seconds (60)")
-    p = add("snippet", cmd_snippet, "print curl and Python openai client code for a server")
-    add_profile_options(p)
+    p.add_argument("--timeout", type=positive_float(), default=60.0,
+                   help="read timeout per request in seconds (60)")
+    p = add("snippet", cmd_snippet,
+            "print curl and Python openai client code for a server (or the gateway)")
+    p.add_argument("name", nargs="?",
+                   help="profile name (or a path to a .yaml file); with --gateway: its model")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a profile field (dotted keys reach sections: args.seed=1)")
+    p.add_argument("--port", type=options.port, help="override the port")
+    p.add_argument("--gateway", action="store_true",
+                   help="code for the gateway (one URL and key for every model; `vllmtui gateway up`)")
     p.add_argument("--url", help="base URL to put in the code (e.g. a tunnel's local end)")
     p.add_argument("--tunnel", metavar="NAME", help="the base URL of this configured tunnel's end")
     p.add_argument("--model", help="model name (default: the profile's served model name)")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from vllmtui.cli.common import AddCommand, add_profile_options, load_profile_arg
+from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
-from vllmtui.profiles.launch import preflight, resolve
+from vllmtui.profiles.launch import resolve, runtime_flags
 from vllmtui.profiles.loading import discover, port_clashes
+from vllmtui.servers.checks import start_problems
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import session_name
 
@@ -50,21 +53,31 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     good, _ = discover(settings)
     fleet = Fleet(settings)
     running = fleet.tmux.session(session_name(loaded.profile.name))
-    problems = preflight(loaded, settings, good, check_port=running is None)
-    spec = resolve(loaded.profile, settings)
+    problems = start_problems(
+        loaded, settings, good, fleet, check_port=running is None,
+        say=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     print(f"profile: {loaded.profile.name} ({loaded.path})")
-    print(f"command: {spec.display()}")
-    print(f"cwd:     {spec.cwd}")
-    if spec.env:
-        print(f"env:     {', '.join(sorted(spec.env))}")
+    try:
+        spec = resolve(loaded.profile, settings)
+        print(f"command: {spec.display()}")
+        print(f"cwd:     {spec.cwd}")
+        if spec.env:
+            print(f"env:     {', '.join(sorted(spec.env))}")
+    except UsageError:
+        pass  # a runtime that cannot be resolved is one of the problems below
+    print(f"flags:   checked against {runtime_flags(loaded.profile, settings).source}")
     if running is not None:
         print(f"note:    running now as tmux session {running.name}")
     for problem in problems:
-        print(str(problem))
+        print(str(problem), file=sys.stderr if problem.level == "error" else sys.stdout)
     errors = [p for p in problems if p.level == "error"]
     if errors:
+        print(f"{loaded.profile.name}: {len(errors)} error(s): `vllmtui start` would refuse it",
+              file=sys.stderr)
         return 2
-    print("ok: ready to start")
+    warned = sum(1 for p in problems if p.level == "warning")
+    print("ok: ready to start" + (f" ({warned} warning(s) above)" if warned else ""))
     return 0
 
 

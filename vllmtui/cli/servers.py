@@ -16,6 +16,7 @@ from vllmtui.cli.common import (
     print_status_line,
     state_text,
 )
+from vllmtui.cli.options import non_negative_int, positive_float, positive_int
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.humanize import fmt_duration
 from vllmtui.core.net import base_url
@@ -59,31 +60,53 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
-def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+def _checked_fleet(settings: Settings, names: list[str]) -> Fleet:
+    """The fleet, once every name is known (a profile, a server or a run history): an
+    unknown one is refused (exit 2, did-you-mean) before anything is done."""
     fleet = Fleet(settings)
+    fleet.check_names(names, *discover(settings))
+    return fleet
+
+
+def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+    fleet = _checked_fleet(settings, args.names)
     code = 0
-    for name in args.names:
-        result = fleet.stop(
-            name, force=args.force, timeout=args.timeout,
-            on_progress=lambda m: print(m, flush=True),
-        )
+    for name in dict.fromkeys(args.names):
+        try:
+            result = fleet.stop(
+                name, force=args.force, timeout=args.timeout,
+                on_progress=lambda m: print(m, flush=True),
+            )
+        except VllmtuiError as exc:  # not running: the others are still stopped
+            if len(dict.fromkeys(args.names)) == 1:
+                raise
+            print(f"vllmtui: {exc}", file=sys.stderr)
+            code = code or exc.exit_code
+            continue
         print(result.summary())
         code = code or (1 if result.left else 0)
-    if args.force:
-        found, left = fleet.reap(on_progress=lambda m: print(m, flush=True))
-        if found:
-            print(f"reaped {len(found)} orphaned vLLM process(es)")
-        code = code or (1 if left else 0)
+    if args.force:  # what these servers left behind, never anyone else's (`vllmtui reap`)
+        for name in dict.fromkeys(args.names):
+            found, left = fleet.reap(on_progress=lambda m: print(m, flush=True), server=name)
+            if found:
+                print(f"reaped {len(found)} orphaned vLLM process(es) of {name}")
+            code = code or (1 if left else 0)
     return code
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     fleet = Fleet(settings)
     good, broken = discover(settings)
+    if args.names:
+        fleet.check_names(args.names, good, broken)
     statuses = fleet.statuses(good)
     if args.names:
-        statuses = [s for s in statuses if s.name in args.names]
-        missing = set(args.names) - {s.name for s in statuses}
+        wanted = set(args.names)
+        statuses = [s for s in statuses if s.name in wanted]
+        broken = [b for b in broken if b.name in wanted]
+        # a name without a valid profile or a server: its last run (an invalid profile
+        # shows as invalid, below)
+        missing = wanted - {s.name for s in statuses} - {b.name for b in broken}
         for name in sorted(missing):
             statuses.append(fleet.status_by_name(name))
     orphans = fleet.orphans()
@@ -115,7 +138,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_attach(args: argparse.Namespace, settings: Settings) -> int:
-    fleet = Fleet(settings)
+    fleet = _checked_fleet(settings, [args.name])
     name = session_name(args.name)
     if fleet.tmux.session(name) is None:
         raise VllmtuiError(f"{args.name} is not running (no tmux session {name})")
@@ -141,6 +164,7 @@ def _log_path(settings: Settings, name: str, run: str | None) -> Path:
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    _checked_fleet(settings, [args.name])
     path = _log_path(settings, args.name, args.run)
     clean = (lambda s: s) if args.raw else logs.clean_line
     try:
@@ -174,6 +198,7 @@ def cmd_reap(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    _checked_fleet(settings, [args.name])
     history = runs.runs_of(settings, args.name, limit=args.limit)
     if args.json:
         rows = [
@@ -183,6 +208,8 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
         ]
         print(json.dumps(rows, indent=2))
         return 0
+    if not history:
+        print(f"{args.name} has no runs yet (`vllmtui start {args.name}` makes one)")
     for r in history:
         ended = r.exit.get("how") if r.exit else "-"
         print(f"{r.path.name}  ready {fmt_duration(r.time_to_ready):>7}  end {ended:<10} {r.path}")
@@ -194,12 +221,14 @@ def add_parsers(add: AddCommand) -> None:
     p = add("start", cmd_start, "start a server in its own tmux session")
     add_profile_options(p)
     p.add_argument("--wait", action="store_true", help="wait until ready, printing the phases")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
+    p.add_argument("--timeout", type=positive_float(), default=900.0,
+                   help="seconds --wait waits (900)")
     p = add("stop", cmd_stop, "stop servers: gracefully, or --force")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--force", action="store_true",
                    help="SIGKILL the whole process tree at once, then reap orphans")
-    p.add_argument("--timeout", type=float, help="seconds to wait after SIGINT (profile's stop.timeout)")
+    p.add_argument("--timeout", type=positive_float(),
+                   help="seconds to wait after SIGINT (profile's stop.timeout)")
     p = add("status", cmd_status, "show servers, their state and orphaned vLLM processes")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--json", action="store_true")
@@ -208,12 +237,13 @@ def add_parsers(add: AddCommand) -> None:
     p = add("logs", cmd_logs, "print a server's log (from its run directory)")
     p.add_argument("name")
     p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("-n", "--lines", type=non_negative_int("lines"), default=50,
+                   help="how many of the last lines (50; 0 with -f: only new ones)")
     p.add_argument("--run", help="an earlier run (a prefix of its directory name)")
     p.add_argument("--raw", action="store_true", help="keep ANSI colours and carriage returns")
     p = add("reap", cmd_reap, "kill orphaned vLLM processes that belong to no server")
     p.add_argument("--dry-run", action="store_true", help="only list them")
     p = add("runs", cmd_runs, "list a profile's runs (newest first)")
     p.add_argument("name")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=positive_int("runs"), default=20, help="newest runs shown (20)")
     p.add_argument("--json", action="store_true")

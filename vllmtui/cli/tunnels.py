@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from vllmtui.cli.common import AddCommand
+from vllmtui.cli.options import port, positive_float
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import discover, find_profile
@@ -139,7 +140,7 @@ def add_parsers(add: AddCommand) -> None:
     p.add_argument("name", nargs="?", help="a tunnel, or a profile (its tunnels)")
     p.add_argument("--json", action="store_true", help="status: machine-readable")
     p.add_argument("--no-wait", action="store_true", help="up: do not wait for the forward")
-    p.add_argument("--timeout", type=float, default=20.0, help="up: seconds to wait (20)")
+    p.add_argument("--timeout", type=positive_float(), default=20.0, help="up: seconds to wait (20)")
     p.add_argument("--all", action="store_true", help="down: every running tunnel")
-    p.add_argument("--local-port", type=int, help="laptop: the port on your machine")
+    p.add_argument("--local-port", type=port, help="laptop: the port on your machine")
     p.add_argument("--no-copy", action="store_true", help="laptop: do not copy (OSC 52)")

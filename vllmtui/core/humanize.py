@@ -1,4 +1,4 @@
-"""Numbers for people to read (durations, sparklines), shared by the CLI and the TUI."""
+"""Numbers for people to read (durations, byte counts, sparklines), shared by the CLI and the TUI."""
 
 from __future__ import annotations
 
@@ -45,3 +45,18 @@ def _block(value: float, top: float) -> str:
         return SPARK_BLOCKS[0]
     last = len(SPARK_BLOCKS) - 1
     return SPARK_BLOCKS[min(last, max(0, int(value / top * last + 0.5)))]
+
+
+def fmt_bytes(count: int | float | None) -> str:
+    """512 B, 12.0 KiB, 3.4 MiB, 15.2 GiB, 1.1 TiB (binary units, as `du -h` and the planner);
+    '-' when unknown."""
+    if count is None:
+        return "-"
+    value = float(count)
+    if abs(value) < 1024:
+        return f"{int(value)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    return f"{value:.1f} TiB"  # not reached

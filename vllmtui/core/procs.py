@@ -8,8 +8,10 @@ session or process group. Zombies hold nothing and are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -44,6 +46,15 @@ def is_vllm_command(command: str) -> bool:
     return command.startswith(VLLM_TITLE_PREFIX) or any(m in command for m in _VLLM_MARKERS)
 
 
+def command_line(argv: list[str], name: str = "") -> str:
+    """A process's command line for display: its arguments joined by spaces, less the empty
+    ones a retitled process pads its argv with (setproctitle: `VLLM::EngineCore` then NULs,
+    which psutil reads as hundreds of empty arguments); `name` when it has none."""
+    while argv and not argv[-1].strip():
+        argv = argv[:-1]
+    return " ".join(argv).strip() or name
+
+
 def _info(proc: psutil.Process) -> ProcInfo | None:
     try:
         with proc.oneshot():
@@ -59,7 +70,7 @@ def _info(proc: psutil.Process) -> ProcInfo | None:
                 user = proc.username()
             except (psutil.Error, KeyError):
                 user = "?"
-            cmd = " ".join(proc.cmdline()) or proc.name()
+            cmd = command_line(proc.cmdline(), proc.name())
             return ProcInfo(pid, proc.ppid(), sid, pgid, user, cmd, proc.memory_info().rss)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
@@ -148,3 +159,50 @@ def signal_all(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             continue
+
+
+def environ_value(pid: int, name: str) -> str | None:
+    """One variable of a process's environment (as it was at exec), when we may read it."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = name.encode() + b"="
+    for item in raw.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode("utf-8", "replace")
+    return None
+
+
+def holding(paths: set[str]) -> list[ProcInfo]:
+    """The processes (of those this user may look at, this one left out) that have one of
+    `paths` (real paths) open or mapped into memory (safetensors weights are mmapped)."""
+    if not paths:
+        return []
+    out = []
+    for pid in psutil.pids():
+        if pid != os.getpid() and _holds(pid, paths):
+            try:
+                info = _info(psutil.Process(pid))
+            except psutil.Error:
+                continue
+            if info is not None:
+                out.append(info)
+    return out
+
+
+def _holds(pid: int, paths: set[str]) -> bool:
+    base = f"/proc/{pid}"
+    try:
+        for fd in os.listdir(f"{base}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"{base}/fd/{fd}") in paths:
+                    return True
+        with open(f"{base}/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                parts = line.rstrip("\n").split(None, 5)
+                if len(parts) == 6 and parts[5] in paths:
+                    return True
+    except OSError:  # gone, or another user's
+        return False
+    return False

@@ -1,17 +1,27 @@
-"""The only module that talks to tmux (through libtmux's command runner).
+"""The only module that talks to tmux.
 
 Everything vllmtui must remember about a session lives on the session as user options
 (`@vllmtui-...`), so the tmux server is the single source of truth and two vllmtui
 instances always agree. One `list-panes -a` call reads all of it.
+
+Secrets never reach tmux: every tmux client runs with `client_environ()` (a short allow-list
+of vllmtui's environment), so a tmux server that vllmtui starts holds no secret in its own or
+its global environment; a pane started with `pane_env` gets exactly that environment (plus
+tmux's TERM, TMUX, TMUX_PANE), whatever the tmux server's global environment holds; and the
+log pipe (`pipe_to_file`) runs `cat` with an empty environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import libtmux
 
 from vllmtui.core.errors import VllmtuiError
 
@@ -29,9 +39,39 @@ OPTION_KEYS = (
     "tunnel",
     "spec",
     "log",
+    "managed-by",  # "gateway": a server the gateway started (it may sleep, stop or swap it)
+    "restarts",  # times the gateway restarted the server after a crash
+    "asleep",  # the sleep level while the gateway has a server asleep
+    "url",  # the gateway's base URL
 )
 # printable on purpose: tmux 3.4 prints control characters of -F formats escaped ("\\037")
 _SEP = "|:vt:|"
+# What a tmux client (and so a tmux server vllmtui starts, and its global environment) gets of
+# vllmtui's environment: where tmux finds its socket and config, locale, the user's terminal,
+# display and SSH agent. Nothing else: an API key can have any name, so no deny-list would do.
+CLIENT_ENV = (
+    "HOME", "PATH", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "COLORTERM",
+    "TMUX", "TMUX_TMPDIR", "TMPDIR", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "DISPLAY",
+    "WAYLAND_DISPLAY", "XAUTHORITY", "WINDOWID", "SSH_AUTH_SOCK", "SSH_AGENT_PID",
+    "SSH_CONNECTION", "SSH_ASKPASS", "KRB5CCNAME",
+)
+TMUX_OWN = ("TERM", "TMUX", "TMUX_PANE")
+"""What tmux sets in each pane itself (vllmtui's own values are of another terminal)."""
+ENV = shutil.which("env") or "/usr/bin/env"
+# a pane with its own environment: tmux's own variables, then exactly the given ones
+_EXACT_ENV = f'exec {ENV} -i TERM="$TERM" TMUX="$TMUX" TMUX_PANE="$TMUX_PANE" "$@"'
+
+
+def client_environ(
+    environ: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The allow-listed part of `environ` (default: this process's): `CLIENT_ENV`, `LC_*`
+    and the names in `extra`."""
+    source = os.environ if environ is None else environ
+    names = CLIENT_ENV + extra
+    return {k: v for k, v in source.items() if k in names or k.startswith("LC_")}
+
+
 _FIELDS = (
     "session_name",
     "session_created",
@@ -70,6 +110,16 @@ class SessionInfo:
         value = self.options.get(key)
         return value or None
 
+    @property
+    def exit_code(self) -> int | None:
+        """A dead pane's exit status as a shell reports it: the process's own status, or
+        128 + the signal that killed it (SIGKILL: 137). None while the pane lives."""
+        if not self.dead:
+            return None
+        if self.dead_status is not None:
+            return self.dead_status
+        return 128 + self.dead_signal if self.dead_signal else None
+
 
 def _int(value: str) -> int | None:
     try:
@@ -83,7 +133,6 @@ class Tmux:
 
     def __init__(self, socket: str | None = None):
         self.socket = socket
-        self.server = libtmux.Server(socket_name=socket) if socket else libtmux.Server()
 
     # -- plumbing
 
@@ -92,18 +141,28 @@ class Tmux:
         return ["tmux", "-L", self.socket] if self.socket else ["tmux"]
 
     def run(self, *args: str, check: bool = True) -> list[str]:
-        """Run one tmux command; returns stdout lines, raises TmuxError on failure."""
+        """Run one tmux command, its client with `client_environ()` (every client: the first
+        starts the tmux server, which keeps that environment for good, and no tmux client
+        process may hold a secret either); returns stdout lines, raises TmuxError on failure.
+        Not libtmux's command runner: it hands the client all of our environment, and the soak
+        found the API key in the environment of those short-lived clients."""
         try:
-            result = self.server.cmd(*args)
+            done = subprocess.run(
+                [*self.base_argv(), *args], capture_output=True, text=True,
+                errors="backslashreplace", env=client_environ(), check=False,
+            )
         except FileNotFoundError:
             raise TmuxError("tmux is not installed: install it (apt install tmux)") from None
-        stderr = [line for line in (result.stderr or []) if line]
-        if check and (result.returncode not in (0, None) or stderr):
-            message = "; ".join(stderr) or f"exit status {result.returncode}"
+        stderr = [line for line in done.stderr.splitlines() if line]
+        if check and (done.returncode != 0 or stderr):
+            message = "; ".join(stderr) or f"exit status {done.returncode}"
             if "duplicate session" in message:
                 raise SessionExists(message)
             raise TmuxError(f"tmux {args[0]}: {message}")
-        return list(result.stdout or [])
+        out = done.stdout.splitlines()
+        while out and not out[-1]:
+            out.pop()
+        return out
 
     def _no_server(self, message: str) -> bool:
         # "no current target": the server is exiting (its last session just closed)
@@ -151,6 +210,30 @@ class Tmux:
                 return info
         return None
 
+    def settled(self, info: SessionInfo, wait: float = 0.5) -> SessionInfo:
+        """A dead pane's session once tmux has its exit status; a live pane's, or one with a
+        status, as it is. tmux reports a pane dead when its terminal closes, and records how
+        it ended when it reaps the process on SIGCHLD; tmux before 3.5 can miss that SIGCHLD
+        and leave the process a zombie, the pane dead with neither status nor signal, for
+        good. A SIGCHLD sent to the tmux server makes it reap (it is what tmux waits for, and
+        harmless). As it is after `wait` s."""
+        if not info.dead or info.dead_status is not None or info.dead_signal:
+            return info
+        server = _int("".join(self.run("display-message", "-p", "#{pid}", check=False)))
+        deadline = time.monotonic() + wait
+        while info.dead and info.dead_status is None and not info.dead_signal:
+            if time.monotonic() >= deadline:
+                break
+            if server:
+                with contextlib.suppress(OSError):
+                    os.kill(server, signal.SIGCHLD)
+            time.sleep(0.02)
+            again = self.session(info.name)
+            if again is None or again.pane_pid != info.pane_pid:
+                break
+            info = again
+        return info
+
     def capture(self, name: str, lines: int = 50) -> list[str]:
         """The last `lines` lines of the session's screen (plain text)."""
         return self.run("capture-pane", "-p", "-J", "-t", name + ":", "-S", f"-{lines}")
@@ -166,15 +249,23 @@ class Tmux:
         width: int = 200,
         height: int = 50,
         options: dict[str, str] | None = None,
+        pane_env: dict[str, str] | None = None,
     ) -> None:
         """Create a detached session running argv directly (no shell). Atomic: raises
         SessionExists when the name is taken, whoever took it. `options` (@vllmtui-KEY)
-        are set by the same tmux command, so no reader ever sees the session without them."""
+        are set by the same tmux command, so no reader ever sees the session without them.
+        `env` goes into the session's environment (`show-environment -t`: never a secret).
+        With `pane_env`, the pane runs with exactly that environment (plus tmux's TERM, TMUX
+        and TMUX_PANE), nothing of the tmux server's; its values pass through argv for a
+        moment: never a secret either."""
         args = ["new-session", "-d", "-s", name, "-x", str(width), "-y", str(height)]
         if cwd:
             args += ["-c", cwd]
         for key, value in (env or {}).items():
             args += ["-e", f"{key}={value}"]
+        if pane_env is not None:
+            argv = ["/bin/sh", "-c", _EXACT_ENV, "vllmtui-env",
+                    *(f"{k}={v}" for k, v in pane_env.items() if k not in TMUX_OWN), *argv]
         # tmux ends a command at any argument ending in ';' (eating the ';'); '\\;' keeps it
         argv = [a[:-1] + "\\;" if a.endswith(";") else a for a in argv]
         # in the same command: a pane that exits at once still stays (remain-on-exit)
@@ -182,7 +273,7 @@ class Tmux:
         for key, value in (options or {}).items():
             value = value[:-1] + "\\;" if value.endswith(";") else value
             tail += [";", "set-option", "-t", name, OPTION_PREFIX + key, value]
-        self.run(*args, "--", *argv, *tail)
+        self.run(*args, "--", *argv, *tail)  # may start the tmux server
         # the user's tmux.conf must not destroy or resize what we start
         self.run("set-option", "-t", name, "destroy-unattached", "off", check=False)
 
@@ -194,8 +285,10 @@ class Tmux:
         self.run("set-option", "-u", "-t", name, OPTION_PREFIX + key, check=False)
 
     def pipe_to_file(self, name: str, path: str) -> None:
-        """Append every byte the pane prints to `path`."""
-        self.run("pipe-pane", "-o", "-t", name + ":", "cat >> " + shlex.quote(path))
+        """Append every byte the pane prints to `path`. The `cat` runs with an empty
+        environment (tmux would hand it the tmux server's own)."""
+        command = f"exec {shlex.quote(ENV)} -i cat >> {shlex.quote(path)}"
+        self.run("pipe-pane", "-o", "-t", name + ":", command)
 
     def send_keys(self, name: str, *keys: str) -> None:
         self.run("send-keys", "-t", name + ":", *keys)

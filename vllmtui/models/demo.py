@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -205,10 +206,12 @@ def write_demo_model(dest: Path, shape: str = "tiny", base_config: Path | None =
 
 
 def ensure_demo_model(
-    dest: Path, shape: str = "tiny", python: str | None = None, base_config: Path | None = None
+    dest: Path, shape: str = "tiny", python: str | None = None, base_config: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
     """Make sure `dest` holds a demo model; generate it with `python` (a vLLM runtime's,
-    which has `tokenizers`) when this environment lacks `tokenizers`."""
+    which has `tokenizers`) when this environment lacks `tokenizers`; `env`: that helper's
+    environment (default: this one's)."""
     if (dest / "config.json").exists() and (dest / "tokenizer.json").exists():
         return dest
     try:
@@ -228,6 +231,7 @@ def ensure_demo_model(
             capture_output=True,
             text=True,
             timeout=300,
+            env=None if env is None else dict(env),
         )
         if result.returncode != 0:
             from vllmtui.core.errors import VllmtuiError

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from vllmtui.core import safeyaml
 from vllmtui.core.errors import UsageError
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -123,11 +123,9 @@ def load_tools_file(path: Path) -> tuple[ToolSpec, ...]:
     entries (`{type: function, function: {...}}`) or bare `{name, description, parameters}`.
     Raises UsageError naming the file, the tool and the fix."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"tools file {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"tools file {path}: not valid JSON or YAML: {exc}") from None
+        _node, data = safeyaml.load_file(path, "a JSON or YAML list of tools")
+    except safeyaml.YamlRefused as exc:
+        raise UsageError("tools file " + "; ".join(exc.problems)) from None
     if isinstance(data, dict) and "tools" in data:
         data = data["tools"]
     if not isinstance(data, list) or not data:

@@ -7,9 +7,9 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from vllmtui.core import safeyaml
 from vllmtui.core.errors import ProfileError, UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.model import (
@@ -18,23 +18,8 @@ from vllmtui.profiles.model import (
     LoadedProfile,
     Profile,
     cross_check,
+    where_of,
 )
-
-
-def key_lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map each key path of a YAML mapping to its 1-based line."""
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*prefix, str(key_node.value))
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(key_lines(value_node, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = (*prefix, str(index))
-            lines[key] = item.start_mark.line + 1
-            lines.update(key_lines(item, key))
-    return lines
 
 
 def _model_fields(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
@@ -97,21 +82,32 @@ def parse_profile(
     text: str, path: Path, overrides: dict[str, Any] | None = None
 ) -> tuple[Profile, tuple[str, ...]]:
     """Validate YAML text into a Profile; raises ProfileError naming file, line and field."""
+    profile, warnings, _lines = parse_profile_lines(text, path, overrides)
+    return profile, warnings
+
+
+def parse_profile_lines(
+    text: str, path: Path, overrides: dict[str, Any] | None = None
+) -> tuple[Profile, tuple[str, ...], dict[tuple[str, ...], int]]:
+    """`parse_profile`, also returning the line of each key."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProfileError(str(path), [f"{path}{line}: not valid YAML: {problem}"]) from None
+        node, data = safeyaml.compose(text, path)
+    except safeyaml.YamlRefused as exc:
+        raise ProfileError(str(path), exc.problems) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ProfileError(
             str(path), [f"{path}:1: a profile is a mapping of fields (model: ..., port: ...)"]
         )
-    lines = key_lines(node) if node is not None else {}
+    lines = safeyaml.key_lines(node) if node is not None else {}
+    nul = list(safeyaml.nul_strings(data))
+    if nul:
+        raise ProfileError(
+            str(path),
+            [f"{where_of(path, lines, loc)}: {'.'.join(loc)}: holds a NUL character (\\0): remove it"
+             for loc in nul],
+        )
     data = dict(data)
     data.setdefault("name", path.stem)
     if overrides:
@@ -130,7 +126,7 @@ def parse_profile(
         problems.append(f"{where}: {'.'.join(loc)}: {message}")
     if problems:
         raise ProfileError(str(path), problems)
-    return profile, tuple(profile_warnings(profile, path, lines))
+    return profile, tuple(profile_warnings(profile, path, lines)), lines
 
 
 def profile_warnings(profile: Profile, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
@@ -176,9 +172,14 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: write it as key=value, e.g. --set max_model_len=8k")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        if any(not part.strip() for part in key.split(".")):
+            raise UsageError(
+                f"--set {item!r}: {key.strip()!r} has an empty part: dotted keys name a field"
+                " and its key, e.g. --set args.seed=1"
+            )
+        try:  # bounded like a file: `--set 'args={a: &a [*a]}'` is kept as the text it is
+            value = safeyaml.compose(raw, Path("--set"))[1] if raw.strip() else ""
+        except safeyaml.YamlRefused:
             value = raw
         result[key.strip()] = value
     return result
@@ -189,17 +190,27 @@ def profile_files(settings: Settings) -> list[Path]:
     files = []
     for directory in settings.profiles_dirs:
         if directory.is_dir():
-            files += sorted(p for p in directory.iterdir() if p.suffix in PROFILE_SUFFIXES)
+            try:
+                files += sorted(p for p in directory.iterdir() if p.suffix in PROFILE_SUFFIXES)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot list the profiles directory {directory}: {exc.strerror or exc}"
+                    " (fix its permissions, or leave it out of --profiles-dir / $VLLMTUI_PROFILES)"
+                ) from None
     return files
 
 
-def load_profile_file(path: Path, overrides: dict[str, Any] | None = None) -> LoadedProfile:
+def read_profile_text(path: Path) -> str:
+    """A profile file's text (`core.safeyaml.read_text`); ProfileError naming it otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(str(path), [f"{path}: cannot read: {exc.strerror}"]) from None
-    profile, warnings = parse_profile(text, path, overrides)
-    return LoadedProfile(profile, path, warnings)
+        return safeyaml.read_text(path, "a profile: a .yaml text file")
+    except safeyaml.YamlRefused as exc:
+        raise ProfileError(str(path), exc.problems) from None
+
+
+def load_profile_file(path: Path, overrides: dict[str, Any] | None = None) -> LoadedProfile:
+    profile, warnings, lines = parse_profile_lines(read_profile_text(path), path, overrides)
+    return LoadedProfile(profile, path, warnings, lines)
 
 
 def discover(settings: Settings) -> tuple[list[LoadedProfile], list[BrokenProfile]]:

@@ -9,6 +9,7 @@ a second one, sees exactly the same thing.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -20,14 +21,18 @@ from vllmtui.core import procs
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SessionInfo, Tmux
-from vllmtui.planner import fitcheck
-from vllmtui.profiles.launch import LaunchSpec, preflight, resolve, runtime_python
-from vllmtui.profiles.loading import find_profile
-from vllmtui.profiles.model import LoadedProfile
-from vllmtui.servers import launcher, runs
+from vllmtui.profiles.launch import LaunchSpec, resolve, runtime_python
+from vllmtui.profiles.loading import discover, find_profile
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers import checks, launcher, runs
 from vllmtui.servers.status import ServerStatus, StatusReader, session_name
 
 Progress = Callable[[str], None]
+SERVER_MARK = "VLLMTUI_SERVER"
+"""An environment variable each server's processes carry (`tmux socket/name`), so the orphans a
+server leaves can be told from anyone else's."""
+COUNTDOWN_AFTER = 1.0
+"""Seconds a stop waits before it announces its countdown (most stops end sooner)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class StopResult:
         text = f"{self.name}: {how} in {self.seconds:.1f} s"
         if self.left:
             text += "; STILL RUNNING: " + ", ".join(f"{p.pid} {p.title}" for p in self.left)
+        elif self.signalled and self.method != "force":
+            text += f"; {len(self.signalled)} process(es) ended, nothing left behind"
         else:
             text += "; nothing left behind"
         return text
@@ -95,6 +102,12 @@ class Fleet:
         """Status of a server whose profile may be gone (started elsewhere)."""
         return self.reader.status_by_name(name)
 
+    def check_names(
+        self, names: list[str], profiles: list[LoadedProfile], broken: list[BrokenProfile]
+    ) -> None:
+        """Refuse (UsageError, did-you-mean) a name that is no profile, server or run history."""
+        self.reader.check_names(names, profiles, broken)
+
     # ------------------------------------------------------------ start
 
     def start(
@@ -102,22 +115,34 @@ class Fleet:
         loaded: LoadedProfile,
         others: list[LoadedProfile] | None = None,
         on_progress: Progress | None = None,
+        marks: dict[str, str] | None = None,
+        run_notes: dict[str, object] | None = None,
     ) -> StartResult:
         """Start a server in its own tmux session: resolve the launch spec, run the pre-start
         checks, create the run, open the session. Refuses (changing nothing) when the profile
-        has errors, the server exists or the port is taken."""
+        has errors, the server exists or the port is taken. `marks`: session options set with
+        the session (the gateway's `managed-by`, `restarts`); `run_notes`: added to the run's
+        launch.json (why the gateway started it)."""
         say = on_progress or (lambda _msg: None)
         profile = loaded.profile
         name = self._make_way(profile.name)
         spec = self._launch_spec(loaded)
-        warnings = self._pre_start_checks(loaded, others)
+        warnings = self._pre_start_checks(loaded, others, say)
+        # every profile's key stays out of what is not its own server
+        profiles = others if others is not None else discover(self.settings)[0]
+        keys = launcher.secret_sources([loaded, *profiles])
+        helpers = launcher.helper_environ(keys)
         python = runtime_python(profile, self.settings)
-        launcher.ensure_demo_model(profile, spec, python, say)
-        secrets = launcher.secret_values(spec)
-        run_dir = runs.create_run(
-            self.settings, profile, spec, loaded.path, runs.runtime_vllm_version(python)
+        launcher.ensure_demo_model(profile, spec, python, say, env=helpers)
+        environ = launcher.server_environ(spec, launcher.secret_values(spec), keys)
+        environ[SERVER_MARK] = self.server_mark(profile.name)  # inherited by every vLLM process
+        version = runs.runtime_vllm_version(python, env=helpers)
+        run_dir = launcher.open_session(
+            self.tmux, name, profile, spec, environ,
+            make_run=lambda: runs.create_run(self.settings, profile, spec, loaded.path, version,
+                                             notes=run_notes),
+            marks=marks,
         )
-        launcher.open_session(self.tmux, name, profile, spec, run_dir, secrets)
         return StartResult(profile.name, name, run_dir, spec, warnings)
 
     def _make_way(self, profile: str) -> str:
@@ -126,12 +151,26 @@ class Fleet:
         existing = self.tmux.session(name)
         if existing is not None:
             if not existing.dead:
-                raise VllmtuiError(
-                    f"{profile} is already running (tmux session {name}); stop it first"
-                    f" with `vllmtui stop {profile}`"
-                )
+                if self.reader.status_by_name(profile).state != "crashed":
+                    raise VllmtuiError(
+                        f"{profile} is already running (tmux session {name}); stop it first"
+                        f" with `vllmtui stop {profile}`"
+                    )
+                self._end_crashed(existing)  # it said why it failed and is winding down
             self._clear_dead(existing)
         return name
+
+    def _end_crashed(self, session: SessionInfo) -> None:
+        """Kill what is left of a server that has crashed but not exited yet (vLLM takes
+        seconds to exit after its fatal error), recording that it crashed."""
+        pane_pid = session.pane_pid or int(session.option("pid") or 0) or None
+        tree = procs.tree_of(pane_pid) if pane_pid else []
+        self._kill(tree, pane_pid, signal.SIGKILL)
+        self._wait_gone(tree, 5.0)
+        rd = session.option("run-dir")
+        if rd and Path(rd).is_dir() and not (Path(rd) / runs.EXIT).exists():
+            runs.record_exit(Path(rd), {"how": "crashed", "exit_status": None,
+                                        "ended_by": "vllmtui start (the crashed server was still exiting)"})
 
     def _launch_spec(self, loaded: LoadedProfile) -> LaunchSpec:
         try:
@@ -140,28 +179,24 @@ class Fleet:
             raise _not_started(loaded, [f"runtime: {exc}"]) from None
 
     def _pre_start_checks(
-        self, loaded: LoadedProfile, others: list[LoadedProfile] | None
+        self, loaded: LoadedProfile, others: list[LoadedProfile] | None, say: Progress | None = None
     ) -> tuple[str, ...]:
-        """Refuse on the profile's errors (preflight); the warnings: the profile's, then the
-        memory plan's (`fit_warnings`)."""
-        problems = preflight(loaded, self.settings, others)
-        errors = [f"{p.field}: {p.message}" for p in problems if p.level == "error"]
+        """Refuse on the errors of the start checks (`checks.start_problems`, the same that
+        `vllmtui check` prints); their warnings (`file:line: field: message`)."""
+        problems = checks.start_problems(loaded, self.settings, others, self, say=say)
+        errors = [p.line() for p in problems if p.level == "error"]
         if errors:
             raise _not_started(loaded, errors)
-        warnings = [f"{p.field}: {p.message}" for p in problems if p.level == "warning"]
-        return (*warnings, *self.fit_warnings(loaded))
+        return tuple(p.line() for p in problems if p.level == "warning")
 
     def fit_warnings(self, loaded: LoadedProfile) -> list[str]:
-        """The memory plan's warnings for starting `loaded` now: the plan made once, for the
-        GPUs as they are, and judged once. Never raises: a fit check never stops a start, and a
-        model whose config is not on disk is skipped quietly (vLLM will fetch it)."""
+        """The memory plan's warnings for starting `loaded` now, for the GPUs as they are
+        (`checks.fit_warnings`); never raises."""
         try:
-            plan, snapshot = fitcheck.plan_for_start(loaded, self.settings, fleet=self)
+            snapshot = checks.gpu_snapshot(loaded, self)
         except VllmtuiError:
             return []
-        except Exception as exc:  # noqa: BLE001 - a fit check must never stop a start
-            return [f"memory plan failed ({type(exc).__name__}: {exc}); starting anyway"]
-        return fitcheck.judge(plan, snapshot)
+        return checks.fit_warnings(loaded, self.settings, snapshot)
 
     def wait_ready(
         self,
@@ -180,7 +215,7 @@ class Fleet:
                 on_change(status)
             last = key
             if status.state == "ready":
-                _record_ready(status)
+                record_ready(status)
             if status.state in ("ready", "crashed", "exited", "stopped"):
                 return status
             if time.monotonic() >= deadline:
@@ -198,7 +233,7 @@ class Fleet:
         if rd and Path(rd).is_dir() and not (Path(rd) / runs.EXIT).exists():
             runs.record_exit(
                 Path(rd),
-                {"how": "exited", "exit_status": session.dead_status, "signal": session.dead_signal},
+                {"how": "exited", "exit_status": session.exit_code, "signal": session.dead_signal},
             )
         self.tmux.kill_session(session.name)
 
@@ -222,7 +257,7 @@ class Fleet:
         tree = procs.tree_of(pane_pid) if pane_pid else []
         if session.dead and not tree:
             self._clear_dead(session)
-            return StopResult(name, "already-exited", time.monotonic() - begin, (), (), session.dead_status)
+            return StopResult(name, "already-exited", time.monotonic() - begin, (), (), session.exit_code)
         self.tmux.set_options(sess_name, {"stopping": f"{time.time():.3f}"})
         if force:
             method = "force"
@@ -237,7 +272,9 @@ class Fleet:
             method, left = self._stop_gracefully(name, tree, pane_pid, timeout, term_timeout, say)
         seconds = time.monotonic() - begin
         after = self.tmux.session(sess_name)
-        status = after.dead_status if after else None
+        if after is not None:
+            after = self.tmux.settled(after)
+        status = after.exit_code if after else None
         rd = session.option("run-dir")
         if rd and Path(rd).is_dir():
             runs.record_exit(
@@ -246,6 +283,7 @@ class Fleet:
                     "how": method,
                     "seconds": round(seconds, 2),
                     "exit_status": status,
+                    "signal": after.dead_signal if after else None,
                     "left": [p.pid for p in left],
                 },
             )
@@ -313,18 +351,23 @@ class Fleet:
         say: Progress | None = None,
         next_step: str = "",
     ) -> list[procs.ProcInfo]:
-        deadline = time.monotonic() + timeout
+        """Wait until `targets` are gone (what is left after `timeout` s). The countdown to
+        `next_step` is announced once a second, from the first second on: a stop that ends
+        sooner announces none."""
+        begin = time.monotonic()
+        deadline = begin + timeout
         last_tick = None
         while True:
             alive = set(procs.alive([p.pid for p in targets]))
             if not alive:
                 return []
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 return [p for p in targets if p.pid in alive]
-            tick = int(remaining)
-            if say and next_step and tick != last_tick:
-                say(f"{len(alive)} process(es) still running; {next_step} in {tick + 1} s")
+            tick = math.ceil(remaining)
+            if say and next_step and now - begin >= COUNTDOWN_AFTER and tick != last_tick:
+                say(f"{len(alive)} process(es) still running; {next_step} in {tick} s")
                 last_tick = tick
             time.sleep(0.1)
 
@@ -344,9 +387,22 @@ class Fleet:
         """vLLM processes that belong to no live server (they may hold a GPU)."""
         return procs.orphans(self.owned_pids())
 
-    def reap(self, on_progress: Progress | None = None) -> tuple[list[procs.ProcInfo], list[procs.ProcInfo]]:
-        """SIGKILL every orphan; returns (killed, still alive)."""
-        found = self.orphans()
+    def server_mark(self, name: str) -> str:
+        """The `VLLMTUI_SERVER` value a server's processes carry: its tmux server and name."""
+        return f"{self.tmux.socket or 'default'}/{name}"
+
+    def orphans_of(self, name: str) -> list[procs.ProcInfo]:
+        """The orphans that were processes of the server `name` of this tmux server (they
+        carry its mark): what `stop --force NAME` reaps, and nothing of anyone else."""
+        mark = self.server_mark(name)
+        return [p for p in self.orphans() if procs.environ_value(p.pid, SERVER_MARK) == mark]
+
+    def reap(
+        self, on_progress: Progress | None = None, server: str | None = None
+    ) -> tuple[list[procs.ProcInfo], list[procs.ProcInfo]]:
+        """SIGKILL every orphan (only those of `server`, when given); returns (killed, still
+        alive)."""
+        found = self.orphans() if server is None else self.orphans_of(server)
         if on_progress and found:
             on_progress("killing " + ", ".join(f"{p.pid} ({p.title})" for p in found))
         procs.signal_all([p.pid for p in found], signal.SIGKILL)
@@ -358,7 +414,7 @@ def _not_started(loaded: LoadedProfile, errors: list[str]) -> UsageError:
     return UsageError(f"{loaded.profile.name} ({loaded.path}) was not started:\n{lines}")
 
 
-def _record_ready(status: ServerStatus) -> None:
+def record_ready(status: ServerStatus) -> None:
     """Write down (ready.json, once) the time to ready of a run seen ready."""
     run_dir, started, ttr = status.run_dir, status.started, status.time_to_ready
     if run_dir is not None and started is not None and ttr is not None and run_dir.is_dir():

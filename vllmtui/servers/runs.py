@@ -3,18 +3,22 @@ what was learned later (ready.json, exit.json, probe and bench results). History
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vllmtui import __version__
+from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.launch import LaunchSpec
 from vllmtui.profiles.model import Profile
@@ -69,8 +73,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def runtime_vllm_version(python: str | None, timeout: float = 10.0) -> str | None:
-    """vLLM's version in a runtime, read from package metadata (no vLLM import)."""
+def runtime_vllm_version(
+    python: str | None, timeout: float = 10.0, env: Mapping[str, str] | None = None
+) -> str | None:
+    """vLLM's version in a runtime, read from package metadata (no vLLM import); `env`: the
+    helper's environment (default: this one's)."""
     if not python:
         return None
     code = (
@@ -81,7 +88,8 @@ def runtime_vllm_version(python: str | None, timeout: float = 10.0) -> str | Non
     )
     try:
         out = subprocess.run(
-            [python, "-c", code], capture_output=True, text=True, timeout=timeout
+            [python, "-c", code], capture_output=True, text=True, timeout=timeout,
+            env=None if env is None else dict(env),
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -94,12 +102,20 @@ def create_run(
     spec: LaunchSpec,
     profile_path: Path,
     vllm_version: str | None,
+    notes: dict[str, Any] | None = None,
 ) -> Path:
-    """A new run directory with its launch.json (argv masked, env names only)."""
+    """A new run directory with its launch.json (argv masked, env names only). Made only for
+    a launch that happens (the server's session is ours); `remove_run` undoes it."""
     now = time.time()
     stamp = datetime.fromtimestamp(now, UTC).strftime(TIME_FORMAT)
     run_dir = settings.runs_dir / profile.name / stamp
-    run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the run directory {run_dir}: {exc.strerror}; the state directory"
+            f" {settings.state_dir} must be writable (--state-dir or $VLLMTUI_STATE_DIR)"
+        ) from None
     launch = {
         "profile": profile.name,
         "profile_path": str(profile_path),
@@ -116,10 +132,19 @@ def create_run(
         "vllmtui_version": __version__,
         "vllm_version": vllm_version,
         "hostname": os.uname().nodename,
+        **(notes or {}),
     }
     write_json(run_dir / LAUNCH, launch)
     (run_dir / LOG).touch()
     return run_dir
+
+
+def remove_run(run_dir: Path) -> None:
+    """Remove a run directory whose launch did not happen (and its profile's directory when
+    that leaves it empty)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # other runs are there
+        run_dir.parent.rmdir()
 
 
 def read_run(path: Path) -> Run | None:

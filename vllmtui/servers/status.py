@@ -6,21 +6,25 @@ recorded (its run directory) is read; what it has not recorded is derived again 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vllmtui.core.errors import UsageError
 from vllmtui.core.net import client_host
 from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SESSION_PREFIX, SessionInfo, Tmux
-from vllmtui.profiles.loading import discover
-from vllmtui.profiles.model import LoadedProfile
+from vllmtui.profiles.loading import did_you_mean, discover
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers import logs, runs
 from vllmtui.servers.endpoint import HealthReading, health_many
 
-STATES = ("stopped", "starting", "ready", "unhealthy", "stopping", "exited", "crashed")
-RUNNING_STATES = ("starting", "ready", "unhealthy", "stopping")
+STATES = ("stopped", "starting", "ready", "asleep", "unhealthy", "stopping", "exited", "crashed")
+RUNNING_STATES = ("starting", "ready", "asleep", "unhealthy", "stopping")
+ASLEEP = "asleep"
+"""The session option the gateway sets (to the sleep level) while a server sleeps."""
 
 _Job = tuple[str, SessionInfo | None, bool, str | None, int | None]  # name, session, has profile, host, port
 
@@ -45,11 +49,18 @@ class ServerStatus:
     started: float | None = None
     run_dir: Path | None = None
     exit_status: int | None = None
+    """A dead pane's exit status as a shell reports it: its own, or 128 + the signal."""
+    exit_signal: int | None = None
+    """The signal that killed a dead pane's process (SIGKILL: 9), else None."""
     failure: logs.Failure | None = None
     health: HealthReading | None = None
     eta: float | None = None
     time_to_ready: float | None = None
     has_profile: bool = True
+    managed_by: str | None = None
+    """"gateway" for a server the gateway started (the only ones it may sleep, stop or swap)."""
+    restarts: int = 0
+    """How many times the gateway's supervisor restarted this server after a crash."""
     taken_at: float = field(default_factory=time.time)
 
     @property
@@ -79,6 +90,9 @@ class ServerStatus:
             "uptime": None if self.uptime is None else round(self.uptime, 1),
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "exit_status": self.exit_status,
+            "exit_signal": self.exit_signal,
+            "managed_by": self.managed_by,
+            "restarts": self.restarts,
             "failure": None
             if self.failure is None
             else {"key": self.failure.key, "line": self.failure.line, "hint": self.failure.hint},
@@ -101,6 +115,9 @@ def derive_state(
         return "stopping", "stop requested"
     if reading is None:
         return "starting", "waiting for the first health check"
+    level = session.option(ASLEEP)
+    if level and reading.state in ("ok", "timeout"):
+        return "asleep", f"sleep level {level}: GPU memory freed; the gateway wakes it on the next request"
     if reading.state == "ok":
         return "ready", ""
     if reading.state == "unhealthy":
@@ -111,20 +128,29 @@ def derive_state(
         if log.phase == "ready":
             return "unhealthy", "was ready, now refuses connections"
         if log.failure is not None and log.failure.key != "error":
-            return "unhealthy", log.failure.line
+            # a fatal start failure: vLLM takes seconds to exit after saying why
+            return "crashed", log.failure.line
         return "starting", logs.PHASE_LABELS.get(log.phase or "importing", "importing")
     return "unhealthy", reading.detail
+
+
+def _count(text: str | None) -> int:
+    try:
+        return max(0, int(text or 0))
+    except ValueError:
+        return 0
 
 
 def _dead_state(session: SessionInfo, log: logs.LogState) -> tuple[str, str]:
     """A pane whose process has ended: stopped on request, crashed, or exited by itself."""
     code = session.dead_status
-    how = f"exit status {code}" if code is not None else "exited"
+    how = f"exit status {code}" if code is not None else "exit status unknown"
     if session.dead_signal:
         how = f"killed by signal {session.dead_signal}"
     if session.option("stopping"):
         return "exited", f"stopped ({how})"
-    if log.failure is not None or (code not in (None, 0)) or session.dead_signal:
+    # ended by itself, not cleanly (or tmux never got its status: it cannot be called clean)
+    if log.failure is not None or code != 0:
         return "crashed", log.failure.line if log.failure else how
     return "exited", how
 
@@ -152,6 +178,7 @@ class StatusReader:
         self.tmux = tmux
         self.logs = logs.LogStates()
         self._ready: dict[Path, float] = {}  # run dir -> time to ready, once known
+        self._unsettled: set[tuple[str, int | None]] = set()  # dead panes tmux has no status of
 
     def server_sessions(self) -> list[SessionInfo]:
         """The tmux sessions that are servers (not tunnels or others)."""
@@ -172,6 +199,28 @@ class StatusReader:
             name = sess.option("profile") or sess.name[len(SESSION_PREFIX) :]
             jobs.append((name, sess, False, None, None))
         return self._statuses(jobs)
+
+    def known_names(
+        self, profiles: list[LoadedProfile], broken: list[BrokenProfile]
+    ) -> list[str]:
+        """Every name a server command can take: profiles (valid or not), servers tmux runs
+        (their profile may be gone) and names with runs in the state directory."""
+        names = {p.profile.name for p in profiles} | {b.name for b in broken}
+        names |= {s.option("profile") or s.name[len(SESSION_PREFIX):] for s in self.server_sessions()}
+        with contextlib.suppress(OSError):
+            names |= {p.name for p in self.settings.runs_dir.iterdir() if p.is_dir()}
+        return sorted(names)
+
+    def check_names(
+        self, names: list[str], profiles: list[LoadedProfile], broken: list[BrokenProfile]
+    ) -> None:
+        """UsageError naming each of `names` that is neither a profile, a server nor has runs."""
+        known = self.known_names(profiles, broken)
+        unknown = [n for n in dict.fromkeys(names) if n not in known]
+        if unknown:
+            raise UsageError("\n".join(
+                f"no profile or server named {n!r}{did_you_mean(n, known)};"
+                " `vllmtui status` lists them" for n in unknown))
 
     def status(self, loaded: LoadedProfile) -> ServerStatus:
         """The status of a profile's server."""
@@ -220,6 +269,7 @@ class StatusReader:
     ) -> ServerStatus:
         """`reading`: the server's /health reading (None: no check was due), taken for all
         servers at once by `_statuses`."""
+        session = self._settled(session)
         rd = session.option("run-dir")
         run_dir = Path(rd) if rd else None
         started = float(session.option("started") or session.created)
@@ -236,13 +286,27 @@ class StatusReader:
             pid=session.pane_pid,
             started=started,
             run_dir=run_dir,
-            exit_status=session.dead_status if session.dead else None,
+            exit_status=session.exit_code,
+            exit_signal=session.dead_signal if session.dead else None,
             failure=log.failure if state in ("crashed", "unhealthy") else None,
             health=reading,
             eta=self._eta(name, started) if state == "starting" else None,
             time_to_ready=self._time_to_ready(run_dir, started, log, state) if run_dir else None,
             has_profile=has_profile,
+            managed_by=session.option("managed-by"),
+            restarts=_count(session.option("restarts")),
         )
+
+    def _settled(self, session: SessionInfo) -> SessionInfo:
+        """A dead pane with its exit status (tmux reports some dead a moment before it knows
+        how they ended); waited for once per pane, not at every reading."""
+        key = (session.name, session.pane_pid)
+        if not session.dead or session.exit_code is not None or key in self._unsettled:
+            return session
+        settled = self.tmux.settled(session)
+        if settled.exit_code is None:
+            self._unsettled.add(key)
+        return settled
 
     def _eta(self, name: str, started: float) -> float | None:
         """Seconds left until ready, by the median of the profile's recent runs."""

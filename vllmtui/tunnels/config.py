@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
+from vllmtui.core import safeyaml
 from vllmtui.core.errors import UsageError
+from vllmtui.core.net import client_host
 from vllmtui.core.settings import Settings
-from vllmtui.profiles.loading import did_you_mean, discover, key_lines
+from vllmtui.profiles.gateway_config import load_gateway
+from vllmtui.profiles.loading import did_you_mean, discover
 from vllmtui.profiles.model import LoadedProfile, Profile
 from vllmtui.profiles.tunnel_spec import Tunnel, TunnelSpec
 
@@ -59,12 +61,11 @@ def load_user_tunnels(
     if not path.is_file():
         return [], []
     try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        return [], [f"{path}: cannot read: {exc}"]
-    lines = key_lines(node) if node is not None else {}
+        node, data = safeyaml.load_file(path)
+    except safeyaml.YamlRefused as exc:
+        return [], exc.problems
+    data = data or {}
+    lines = safeyaml.key_lines(node) if node is not None else {}
     items = data.get("tunnels") if isinstance(data, dict) else None
     if not isinstance(items, list) or set(data) - {"tunnels"}:
         return [], [f"{path}:1: write a `tunnels:` list of tunnels (see docs/tunnels.md)"]
@@ -102,6 +103,26 @@ def load_user_tunnels(
     return tunnels, problems
 
 
+def gateway_tunnels(settings: Settings) -> tuple[list[Tunnel], list[str]]:
+    """The tunnels of gateway.yaml (`tunnels:`): one reaches every model the gateway serves.
+    The first is named `gateway`, the next gateway-2, ...; their target defaults to the
+    gateway's own host and port."""
+    loaded, problems = load_gateway(settings)
+    if problems:
+        return [], []  # reported by `vllmtui gateway` and `vllmtui check`
+    config = loaded.config
+    out: list[Tunnel] = []
+    for index, spec in enumerate(config.tunnels):
+        spec = spec.model_copy(update={"target_host": spec.target_host or client_host(config.host),
+                                       "target_port": spec.target_port or config.port})
+        name = spec.name or ("gateway" if index == 0 else f"gateway-{index + 1}")
+        try:
+            out.append(resolve_spec(spec, name, None, str(loaded.path)))
+        except UsageError as exc:
+            problems.append(str(exc))
+    return out, problems
+
+
 def configured(
     settings: Settings, profiles: list[LoadedProfile] | None = None
 ) -> tuple[list[Tunnel], list[str]]:
@@ -119,6 +140,9 @@ def configured(
             problems.append(str(exc))
     user, user_problems = load_user_tunnels(settings, profiles)
     problems += user_problems
+    gateway, gateway_problems = gateway_tunnels(settings)
+    user += gateway
+    problems += gateway_problems
     seen: dict[str, Tunnel] = {}
     for tunnel in found + user:
         problems += [f"{tunnel.source}: tunnel {tunnel.name}: {p}"

@@ -16,7 +16,6 @@ the supervisor retries or after it gave up).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import sys
@@ -32,7 +31,7 @@ from vllmtui.core import procs
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.net import client_host
 from vllmtui.core.settings import Settings
-from vllmtui.core.tmux import SESSION_PREFIX, SessionExists, SessionInfo, Tmux
+from vllmtui.core.tmux import SESSION_PREFIX, SessionExists, SessionInfo, Tmux, client_environ
 from vllmtui.profiles.launch import port_in_use, port_owner
 from vllmtui.profiles.loading import did_you_mean, discover
 from vllmtui.profiles.model import LoadedProfile
@@ -130,6 +129,7 @@ class Tunnels:
         tunnel = running or configured_as
         if session is None:
             return TunnelStatus(name, "down", tunnel=tunnel, configured=configured_as is not None)
+        session = self.tmux.settled(session)  # a dead pane: with how it ended
         log_file = Path(session.option("log") or self.log_path(name))
         log = read_log(log_file)
         ssh_pid = None if session.dead else _ssh_child(session.pane_pid)
@@ -240,7 +240,8 @@ class Tunnels:
                 "--retry-max", f"{tunnel.retry_max:g}"]
         if not tunnel.reconnect:
             argv.append("--no-reconnect")
-        env = {k: os.environ[k] for k in ("SSH_AUTH_SOCK", "HOME", "USER") if k in os.environ}
+        # the pane's whole environment: ssh's (agent, home, locale), none of the tmux server's
+        pane_env = client_environ(extra=("PYTHONPATH",))
         options = {
             "kind": "tunnel", "tunnel": tunnel.name, "spec": tunnel.to_json(),
             "log": str(log_file), "host": tunnel.bind_address, "port": str(tunnel.bind_port),
@@ -249,8 +250,8 @@ class Tunnels:
         if tunnel.profile:
             options["profile"] = tunnel.profile
         try:
-            self.tmux.new_session(name, [*argv, "--", *tunnel.ssh_argv()], env,
-                                  str(self.log_dir), options=options)
+            self.tmux.new_session(name, [*argv, "--", *tunnel.ssh_argv()], None,
+                                  str(self.log_dir), options=options, pane_env=pane_env)
         except SessionExists:
             raise VllmtuiError(f"tunnel {tunnel.name} was started by someone else a moment ago"
                                f" (tmux session {name})") from None

@@ -12,12 +12,12 @@ from textual.screen import Screen
 
 from vllmtui.core.settings import Settings
 from vllmtui.servers.fleet import Fleet
-from vllmtui.ui.keys import KEYS
+from vllmtui.ui.keys import KEYS, Key
 from vllmtui.ui.screens.main import MainScreen
 from vllmtui.ui.selection import Display
 from vllmtui.ui.work import WorkerFailed
 
-WORKER_THREADS = 32  # pollers (6) + probes, benchmarks, plans and server actions at once
+WORKER_THREADS = 32  # pollers (7) + probes, benchmarks, plans and server actions at once
 
 
 class VllmtuiApp(App[int]):
@@ -36,8 +36,8 @@ class VllmtuiApp(App[int]):
     async def on_load(self) -> None:
         # Thread workers run in the event loop's default executor, which asyncio sizes at
         # cpu_count + 4: 6 threads on a 2-core box, fewer than the pollers that live as long as
-        # the app (status, log, GPU, metrics, probes, tunnels). A key's worker then waited for a
-        # free thread forever. Give every long-lived poller and a few actions a thread of their own.
+        # the app (status, log, GPU, metrics, probes, tunnels, gateway). A key's worker then waited
+        # for a free thread forever. Give every long-lived poller and a few actions a thread of their own.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="vllmtui-worker")
         )
@@ -52,13 +52,13 @@ class VllmtuiApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key in KEYS:
-            action = key.action
-            yield SystemCommand(f"{key.label} ({key.shown})", key.help,
-                                lambda action=action: self._run_key(action))
+            yield SystemCommand(f"{key.label} ({key.shown})", key.help, lambda key=key: self._run_key(key))
 
-    def _run_key(self, action: str) -> None:
-        target = self if action == "quit" else self.main
-        self.call_later(target.run_action, action)
+    def _run_key(self, key: Key) -> None:
+        if key.tab is not None:  # a tab's own key: on its tab
+            self.main.show_tab(key.tab)
+        target = self if key.action == "quit" else self.main
+        self.call_later(target.run_action, key.action)
 
     async def action_quit(self) -> None:
         running = self.main.running_names()

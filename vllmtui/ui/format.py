@@ -13,6 +13,7 @@ STATE_STYLES = {
     "stopped": "",
     "starting": "yellow",
     "ready": "bold green",
+    "asleep": "cyan",
     "unhealthy": "bold red",
     "stopping": "magenta",
     "exited": "",
@@ -39,10 +40,15 @@ def state_words(status: ServerStatus, stop_progress: str | None = None) -> str:
             text += f" ~{fmt_duration(status.eta)} left"
         return text
     if status.state in ("crashed", "unhealthy", "exited") and status.detail:
-        return f"{status.state}: {status.detail}"
+        return f"{status.state}{restarts_note(status)}: {status.detail}"
     if status.state == "stopping":
         return "stopping: " + (status.detail or "stop requested")
-    return status.state
+    return status.state + restarts_note(status)
+
+
+def restarts_note(status: ServerStatus) -> str:
+    """' (restarted 2x)' for a server the gateway restarted after crashes, else ''."""
+    return f" (restarted {status.restarts}x)" if status.restarts else ""
 
 
 def state_cell(status: ServerStatus, stop_progress: str | None = None, width: int = 48) -> Text:

@@ -13,6 +13,7 @@ class Key:
     label: str  # footer label
     help: str
     footer: bool = True
+    tab: str | None = None  # a tab's own key: it works on that tab only, and there it wins
 
 
 KEYS: tuple[Key, ...] = (
@@ -69,8 +70,41 @@ KEYS: tuple[Key, ...] = (
         "jump to the first error (the root cause)",
         footer=False,
     ),
-    Key("G", "G", "follow", "Follow", "follow the end of the log again", footer=False),
+    Key("g", "g", "gateway_up", "Gateway up", "on the Gateway tab: start the gateway (one endpoint"
+        " for every model)", tab="tab-gateway"),
+    Key("G", "G", "gateway_down", "Gateway down", "on the Gateway tab: stop the gateway, after a"
+        " confirmation (its servers keep running)", tab="tab-gateway"),
+    Key("G", "G", "follow", "Follow", "follow the end of the log again (on any tab but the Gateway tab)",
+        footer=False),
+    Key("C", "C", "chat_tab", "Chat tab", "show the Chat tab, its input focused (talk to the selected"
+        " server)", footer=False),
+    Key("ctrl+n", "^N", "chat('new')", "New chat", "on the Chat tab: a new conversation (same system prompt"
+        " and settings)", tab="tab-chat"),
+    Key("ctrl+o", "^O", "chat('open')", "Open chat", "on the Chat tab: reopen a saved conversation",
+        tab="tab-chat"),
+    Key("ctrl+s", "^S", "chat('export')", "Export", "on the Chat tab: write the conversation as Markdown"
+        " beside it", tab="tab-chat"),
+    Key("ctrl+g", "^G", "chat('gateway')", "Via gateway", "on the Chat tab: talk through the gateway, or"
+        " to the server directly (toggle)", tab="tab-chat"),
+    Key("escape", "Esc", "chat('stop')", "Stop reply", "on the Chat tab: stop the reply at once",
+        tab="tab-chat"),
 )
+
+
+def action_name(action: str) -> str:
+    """`chat('new')` -> `chat`: what Textual's check_action is asked about."""
+    return action.partition("(")[0]
+
+
+def key_allowed(action: str, tab: str) -> bool:
+    """Whether `action`'s key works while `tab` is shown: a tab's own key only there, and
+    another key on the same key (G follows the log) everywhere but there."""
+    key = next((k for k in KEYS if action_name(k.action) == action), None)
+    if key is None:
+        return True
+    if key.tab is not None:
+        return key.tab == tab
+    return not any(k.tab == tab and k.key == key.key for k in KEYS)
 
 
 def help_text() -> str:

@@ -1,4 +1,5 @@
-"""The server table's rows from what the main screen last read (pure: no I/O, no widgets)."""
+"""The server table's rows and the header from what the main screen last read (pure: no I/O,
+no widgets)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from vllmtui.servers.metrics import MetricsSnapshot
 from vllmtui.servers.status import ServerStatus
 from vllmtui.tunnels.manager import TunnelStatus
 from vllmtui.ui.format import fmt_uptime, state_cell
+from vllmtui.ui.widgets.gateway_panel import GatewayReading, gateway_segment
 from vllmtui.ui.widgets.gpu_panel import gpu_cells
 from vllmtui.ui.widgets.metrics_panel import metrics_cell
 from vllmtui.ui.widgets.probe_panel import last_probe_cell
@@ -47,6 +49,7 @@ class Readings:
     metrics: dict[str, MetricsSnapshot] = field(default_factory=dict)
     last_probes: Mapping[str, ProbeResult | None] = field(default_factory=dict)
     tunnels: Sequence[TunnelStatus] = ()
+    gateway: GatewayReading | None = None
 
     def running_names(self) -> list[str]:
         return [s.name for s in self.statuses.values() if s.running]
@@ -103,3 +106,23 @@ def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | 
         first = first.split(": ", 1)[-1]
         rows.append(Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")}))
     return rows
+
+
+def header_text(r: Readings, hostname: str, gpu_summary: str | None, poll_error: str | None) -> Text:
+    """The top bar: host, servers running, the gateway (when there is one), the GPUs (their
+    reading's summary unless `gpu_summary` is given) and a failed poll."""
+    if gpu_summary is None:
+        gpu_summary = "GPU: reading..." if r.gpu is None else str(r.gpu.summary())
+    total = len(r.order) + len([b for b in r.broken if b not in r.statuses])
+    bar = Text()
+    bar.append(" vllmtui ", style="bold reverse")
+    bar.append(f"  host {hostname}")
+    bar.append(f"  servers {len(r.running_names())}/{total} running")
+    gateway = gateway_segment(r.gateway)
+    if gateway is not None:
+        bar.append("  ")
+        bar.append_text(gateway)
+    bar.append(f"  {gpu_summary}")
+    if poll_error:
+        bar.append(f"  ! {poll_error}", style="bold red")
+    return bar

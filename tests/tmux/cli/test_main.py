@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,44 @@ def test_probe_of_stopped_server_and_broken_tools_file(write_profile: Callable[.
     proc = run_cli("probe", "idle", "--tools", "--tools-file", str(bad))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"tools file {bad}: tool #1 (lookup): 'parameters' is not a valid JSON Schema" in proc.stderr
+
+
+def test_unusable_directories_are_refused_before_anything_runs(
+    run_cli: Cli, cli_env: dict[str, str], standin_profile: Callable[..., Path], tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    standin_profile("srv")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n")
+    fix = "give a writable directory with --state-dir DIR or $VLLMTUI_STATE_DIR"
+    cases = {
+        ("--state-dir", "/proc/x"): f"--state-dir /proc/x cannot be created (No such file or directory): {fix}",
+        ("--state-dir", str(a_file)): f"--state-dir {a_file} is a file, not a directory: {fix}",
+        ("--state-dir", str(a_file / "sub")): f"--state-dir {a_file / 'sub'} cannot be created: {a_file} is a file",
+        ("--state-dir", "/proc/sys"): f"--state-dir /proc/sys is not writable: {fix}",
+        ("--profiles-dir", str(a_file)): f"--profiles-dir {a_file} is a file, not a directory",
+        ("--profiles-dir", str(tmp_path / "nowhere")): f"--profiles-dir {tmp_path / 'nowhere'} does not exist",
+    }
+    for (option, value), message in cases.items():
+        for verb in ("start", "status"):
+            proc = run_cli(option, value, verb, "srv")
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert proc.stderr.startswith("vllmtui: ") and message in proc.stderr, proc.stderr
+    for variable, what in (("VLLMTUI_STATE_DIR", "state"), ("VLLMTUI_DATA_DIR", "data"),
+                           ("VLLMTUI_CONFIG_DIR", "config"), ("VLLMTUI_PROFILES", "profiles")):
+        env = dict(cli_env, **{variable: str(a_file)})
+        proc = subprocess.run([sys.executable, "-m", "vllmtui", "start", "srv"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (what, proc.stderr)
+        assert f"${variable} {a_file} is a file, not a directory" in proc.stderr, proc.stderr
+    # nothing was started, and no state was written anywhere
+    assert subprocess.run(["tmux", "-L", settings.tmux_socket, "ls"], capture_output=True).returncode != 0
+    assert not settings.state_dir.exists()
+
+
+def test_a_file_operation_that_fails_in_a_directory_names_it(run_cli: Cli, cli_env: dict[str, str]) -> None:
+    # the data directory cannot be known bad up front (/proc/x looks creatable): the failure says where
+    env = dict(cli_env, VLLMTUI_DATA_DIR="/proc/x")
+    proc = subprocess.run([sys.executable, "-m", "vllmtui", "demo-model"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "(in the data directory ($VLLMTUI_DATA_DIR): /proc/x)" in proc.stderr

@@ -111,7 +111,11 @@ def test_graceful_stop(fleet: Fleet, standin_profile: Callable[..., Path]) -> No
     messages: list[str] = []
     result = fleet.stop("g", on_progress=messages.append)
     assert result.method == "graceful" and not result.left
-    assert messages[0].startswith("sending SIGINT (Ctrl-C) to g")
+    # it ended well within a second: no countdown was announced, and the summary says so
+    assert result.seconds < 1.0
+    assert messages == ["sending SIGINT (Ctrl-C) to g, waiting up to 3 s"]
+    assert result.summary() == (f"g: stopped gracefully (SIGINT) in {result.seconds:.1f} s;"
+                                " 1 process(es) ended, nothing left behind")
     assert fleet.tmux.session("vllmtui-g") is None
     assert fleet.status(loaded).state == "stopped"
     assert json.loads((run_dir / "exit.json").read_text())["how"] == "graceful"  # type: ignore[operator]
@@ -129,12 +133,15 @@ def test_stop_escalates_with_a_visible_countdown(fleet: Fleet, standin_profile: 
         if len(status_during) == 0 and "SIGTERM in" in msg:
             status_during.append(Fleet(fleet.settings).status(loaded).state)
 
-    result = fleet.stop("stubborn", timeout=2, term_timeout=2, on_progress=progress)
+    result = fleet.stop("stubborn", timeout=3, term_timeout=2, on_progress=progress)
     assert result.method == "sigterm" and not result.left
     assert status_during == ["stopping"]  # other instances see it stopping meanwhile
     countdown = [m for m in seen if "SIGTERM in" in m]
-    assert countdown[0].endswith("SIGTERM in 2 s") and countdown[-1].endswith("SIGTERM in 1 s")
-    assert "still running after 2 s: sending SIGTERM" in seen
+    # announced from the first second on (not at once), then every second
+    assert countdown == ["1 process(es) still running; SIGTERM in 2 s",
+                         "1 process(es) still running; SIGTERM in 1 s"]
+    assert "still running after 3 s: sending SIGTERM" in seen
+    assert result.summary().startswith("stubborn: did not stop on SIGINT; stopped by SIGTERM in 3.")
 
 
 def test_force_stop_kills_the_whole_tree(fleet: Fleet, standin_profile: Callable[..., Path]) -> None:
@@ -183,7 +190,8 @@ def test_crash_shows_root_cause_and_hint(fleet: Fleet, standin_profile: Callable
     first_run = status.run_dir
     fleet.start(loaded)
     assert fleet.status(loaded).run_dir != first_run
-    assert json.loads((first_run / "exit.json").read_text())["how"] == "exited"  # type: ignore[operator]
+    # "crashed" if the new start ended what was left of it, "exited" if it had ended already
+    assert json.loads((first_run / "exit.json").read_text())["how"] in ("crashed", "exited")  # type: ignore[operator]
 
 
 def test_wedged_server_shows_unhealthy_quickly(fleet: Fleet, standin_profile: Callable[..., Path]) -> None:

@@ -132,7 +132,9 @@ def test_tools_file_json_and_yaml(tmp_path: Path) -> None:
         ("- name: 'bad name'\n", "tool #1: 'name' must be"),
         ("- name: f\n  parameters: {type: 12}\n", "tool #1 (f): 'parameters' is not a valid JSON Schema"),
         ("- name: get_weather\n", "used twice or by a built-in"),
-        ("[", "not valid JSON or YAML"),
+        ("[", ":1: not valid YAML: the bracket [ opened on this line is never closed"),
+        ("- name: a\n  name: b\n", ":2: 0.name: given twice (lines 1 and 2): keep one"),
+        ("a: &a [*a]\n", ":1: an alias refers to the value that contains it"),
     ],
 )
 def test_tools_file_errors_name_file_and_tool(tmp_path: Path, text: str, message: str) -> None:
@@ -141,6 +143,13 @@ def test_tools_file_errors_name_file_and_tool(tmp_path: Path, text: str, message
     with pytest.raises(UsageError) as err:
         load_tools_file(path)
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_a_binary_tools_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "tools.json"
+    path.write_bytes(b"[\xff\xfe]")
+    with pytest.raises(UsageError, match=f"tools file {path}:1: not UTF-8 text"):
+        load_tools_file(path)
 
 
 def test_printable_escapes_terminal_control_characters() -> None:

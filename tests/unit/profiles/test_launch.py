@@ -19,14 +19,14 @@ from vllmtui.profiles.launch import (
     registered_runtimes,
     resolve,
 )
-from vllmtui.profiles.loading import parse_profile
+from vllmtui.profiles.loading import parse_profile_lines
 from vllmtui.profiles.model import LoadedProfile
 
 
 def load(text: str, name: str = "x") -> LoadedProfile:
     path = Path(f"/p/{name}.yaml")
-    profile, warnings = parse_profile(text, path)
-    return LoadedProfile(profile, path, warnings)
+    profile, warnings, lines = parse_profile_lines(text, path)
+    return LoadedProfile(profile, path, warnings, lines)
 
 
 def test_args_follow_vllm_config_rules() -> None:
@@ -77,6 +77,32 @@ def test_unknown_named_runtime_says_how_to_register(settings: Settings) -> None:
         "runtime.python: no runtime named '@nope' (known: @vllm-cpu);"
         " register one with `vllmtui runtime set nope /path/to/venv`"
     )
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\xff\xfe\x00bin", ":1: is UTF-16 text: save it as UTF-8"),
+    (b"a: /x\n\x80\n", ":2: not UTF-8 text (byte 0x80"),
+    (b"a: /x\na: /y\n", ":2: a: given twice (lines 1 and 2): keep one"),
+    (b"- /x\n", ":1: expected 'name: /path/to/venv' lines"),
+    (b"a: [1]\n", ":1: a: give the path of a venv or a python"),
+])
+def test_a_broken_runtimes_file_is_named_with_its_line(settings: Settings, raw: bytes, message: str) -> None:
+    settings.runtimes_file.parent.mkdir(parents=True)
+    settings.runtimes_file.write_bytes(raw)
+    with pytest.raises(UsageError) as info:
+        registered_runtimes(settings)
+    assert f"{settings.runtimes_file}{message}" in str(info.value)
+
+
+def test_missing_cwd_and_chat_template_file_are_errors(settings: Settings, tmp_path: Path) -> None:
+    loaded = load(f"model: m\nruntime:\n  command: [x]\n  cwd: {tmp_path}/nope\nchat_template: {tmp_path}/t.jinja\n")
+    found = {p.field: str(p) for p in preflight(loaded, settings, check_port=False)}
+    assert found["runtime.cwd"] == f"error: {loaded.path}:4: runtime.cwd: {tmp_path}/nope is not a directory"
+    assert found["chat_template"] == (
+        f"error: {loaded.path}:5: chat_template: {tmp_path}/t.jinja is not a file"
+        " (give a Jinja template file, or the template itself inline)")
+    inline = load("model: m\nruntime: {command: [x]}\nchat_template: '{{ messages }}'\n")
+    assert "chat_template" not in {p.field for p in preflight(inline, settings, check_port=False)}
 
 
 def test_runtime_env_override(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

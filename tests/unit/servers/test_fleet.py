@@ -38,15 +38,30 @@ OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
         (session(), HealthReading("timeout", detail="no answer within 1 s"), log("ready"),
          ("unhealthy", "/health: no answer within 1 s (wedged?)")),
         (session(), HealthReading("refused"), log("ready"), ("unhealthy", "was ready, now refuses connections")),
-        (session(), HealthReading("refused"), log("loading", OOM), ("unhealthy", OOM)),
+        # a fatal start failure while /health refuses: crashed at once (vLLM takes seconds to exit)
+        (session(), HealthReading("refused"), log("loading", OOM), ("crashed", OOM)),
+        # a generic error line is no verdict: still starting
+        (session(), HealthReading("refused"), log("loading", "ValueError: something odd"),
+         ("starting", "loading weights")),
         (session(stopping="1"), None, log("ready"), ("stopping", "stop requested")),
         (session(dead=True, status=0), None, log("ready"), ("exited", "exit status 0")),
         (session(dead=True, status=1), None, log("loading", OOM), ("crashed", OOM)),
         (session(dead=True, status=1), None, log("loading"), ("crashed", "exit status 1")),
         (session(dead=True, signal=9), None, log("ready"), ("crashed", "killed by signal 9")),
+        # tmux has no exit status (yet, or ever): not a clean exit
+        (session(dead=True), None, log("ready"), ("crashed", "exit status unknown")),
         (session(dead=True, status=1, stopping="1"), None, log("ready"), ("exited", "stopped (exit status 1)")),
     ],
 )
 def test_derive_state(sess: SessionInfo | None, reading: HealthReading | None, state_log: LogState,
                       expected: tuple[str, str]) -> None:
     assert derive_state(sess, reading, state_log) == expected
+
+
+@pytest.mark.parametrize(
+    ("sess", "code"),
+    [(session(), None), (session(dead=True, status=0), 0), (session(dead=True, status=3), 3),
+     (session(dead=True, signal=9), 137), (session(dead=True, signal=15), 143), (session(dead=True), None)],
+)
+def test_exit_code_is_a_shells(sess: SessionInfo, code: int | None) -> None:
+    assert sess.exit_code == code

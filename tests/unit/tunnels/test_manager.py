@@ -42,6 +42,17 @@ def test_user_tunnels_file_problems_have_file_line_and_suggestions(settings: Set
     assert "no profile named 'srvv' (did you mean srv?)" in text
 
 
+def test_a_hostile_user_tunnels_file_is_a_problem_not_a_traceback(settings: Settings) -> None:
+    settings.config_dir.mkdir(parents=True)
+    file = settings.config_dir / "tunnels.yaml"
+    for raw, message in ((b"tunnels: [\xff]\n", ":1: not UTF-8 text"),
+                         (b"tunnels:\n  - &a [*a]\n", ":2: an alias refers to the value that contains it"),
+                         (b"tunnels: []\ntunnels: []\n", ":2: tunnels: given twice (lines 1 and 2)")):
+        file.write_bytes(raw)
+        tunnels, problems = configured(settings, [])
+        assert tunnels == [] and any(p.startswith(f"{file}{message}") for p in problems), problems
+
+
 def test_local_tunnel_ports_never_take_a_server_port() -> None:
     profiles = [loaded("model: m\nport: 8000\n")]
     assert "server port of profile 'srv'" in port_conflicts(local(bind_port=8000), profiles, {})[0]

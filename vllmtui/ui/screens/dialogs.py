@@ -1,4 +1,5 @@
-"""Modal dialogs: a message (errors), a yes/no confirmation, a one-line prompt, a picker."""
+"""Modal dialogs: a message (errors), a yes/no confirmation, a one-line prompt, a picker, and
+the question a tool call asks before it runs."""
 
 from __future__ import annotations
 
@@ -106,3 +107,36 @@ class PickDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ToolCallDialog(ModalScreen[str]):
+    """Run a tool call the model made? `y` once, `a` always for this tool, `n` or Escape
+    declines (the model is told so)."""
+
+    BINDINGS = [Binding("y", "answer('once')", "Once"), Binding("a", "answer('always')", "Always"),
+                Binding("n,escape", "answer('deny')", "Deny")]
+
+    def __init__(self, title: str, body: str, tool: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.tool = tool
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            with VerticalScroll(id="dialog-body"):
+                yield Static(self.body, markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Run once (y)", id="once", variant="primary")
+                yield Button(f"Always run {self.tool[:24]} (a)", id="always")
+                yield Button("Deny (n)", id="deny", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#deny", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "deny")
+
+    def action_answer(self, value: str) -> None:
+        self.dismiss(value)

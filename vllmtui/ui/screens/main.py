@@ -10,7 +10,6 @@ import os
 import threading
 import time
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +23,7 @@ from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import ServerStatus
 from vllmtui.ui import readings
-from vllmtui.ui.keys import KEYS, help_text
+from vllmtui.ui.keys import KEYS, help_text, key_allowed
 from vllmtui.ui.messages import (
     OrphansReaped,
     ProfileDuplicated,
@@ -35,10 +34,13 @@ from vllmtui.ui.messages import (
     StatusesRead,
     StopProgressed,
 )
-from vllmtui.ui.rows import COLUMNS, Readings, table_rows
+from vllmtui.ui.rows import COLUMNS, Readings, header_text, table_rows
 from vllmtui.ui.screens.dialogs import MessageDialog
+from vllmtui.ui.screens.tabs import TABS, tab_panels
 from vllmtui.ui.selection import Display, Selection
 from vllmtui.ui.widgets.bench_view import BenchView
+from vllmtui.ui.widgets.chat_panel import ChatPanel
+from vllmtui.ui.widgets.gateway_panel import GatewayPanel
 from vllmtui.ui.widgets.gpu_panel import GpuPanel
 from vllmtui.ui.widgets.info_panel import InfoPanel
 from vllmtui.ui.widgets.log_panel import LogPanel
@@ -50,24 +52,14 @@ from vllmtui.ui.widgets.server_table import ServerTable
 from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
 from vllmtui.ui.work import worker
 
-# tab id, title: the ids are stable (tests, docs and the `l`/`i` keys use them)
-TABS: tuple[tuple[str, str], ...] = (
-    ("tab-log", "Log"),
-    ("tab-info", "Info"),
-    ("tab-gpu", "GPU"),
-    ("tab-metrics", "Metrics"),
-    ("tab-probe", "Probe"),
-    ("tab-tunnels", "Tunnels"),
-    ("tab-plan", "Plan"),
-    ("tab-bench", "Bench"),
-)
-
 
 class MainScreen(Screen[None]):
-    """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels, Plan, Bench), keys."""
+    """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels, Plan, Bench, Gateway,
+    Chat), keys."""
 
+    # a tab's own keys first: on their tab the footer shows them before the server keys
     BINDINGS = [Binding(k.key, "app.quit" if k.action == "quit" else k.action, k.label, show=k.footer)
-                for k in KEYS]
+                for k in sorted(KEYS, key=lambda k: k.tab is None)]
 
     def __init__(self, settings: Settings, fleet: Fleet, look: Display) -> None:
         super().__init__()
@@ -86,24 +78,14 @@ class MainScreen(Screen[None]):
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        s, f, look = self.settings, self.fleet, self.look
-        panels = {
-            "tab-log": LogPanel(s, look),
-            "tab-info": InfoPanel(s, look, id="info"),
-            "tab-gpu": GpuPanel(f, s, id="gpu-panel"),
-            "tab-metrics": MetricsTab(s),
-            "tab-probe": ProbePanel(s, id="probe-panel"),
-            "tab-tunnels": TunnelsPanel(s, id="tunnels-panel"),
-            "tab-plan": PlanView(s, id="plan-view"),
-            "tab-bench": BenchView(s, id="bench-view"),
-        }
+        panels = tab_panels(self.settings, self.fleet, self.look)
         yield Static(id="topbar")
         yield ServerTable(columns=COLUMNS, id="servers")
         with TabbedContent(id="detail", initial="tab-log"):
             for tab_id, title in TABS:
                 with TabPane(title, id=tab_id):
                     yield panels[tab_id]
-        yield ServerActions(s, f)
+        yield ServerActions(self.settings, self.fleet)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -217,6 +199,7 @@ class MainScreen(Screen[None]):
         self.query_one(TunnelsPanel).selection = selection
         self.query_one(PlanView).selection = selection
         self.query_one(BenchView).selection = selection
+        self.query_one(ChatPanel).selection = selection
         self.query_one(ServerActions).selection = selection
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -226,6 +209,9 @@ class MainScreen(Screen[None]):
         self.query_one(TunnelsPanel).shown = active == "tab-tunnels"
         self.query_one(PlanView).shown = active == "tab-plan"
         self.query_one(BenchView).shown = active == "tab-bench"
+        self.query_one(GatewayPanel).shown = active == "tab-gateway"
+        self.query_one(ChatPanel).shown = active == "tab-chat"
+        self.refresh_bindings()  # a tab's own keys (g, G on the Gateway tab) show in its footer only
 
     # ---------------------------------------------------------------- rendering
 
@@ -236,24 +222,10 @@ class MainScreen(Screen[None]):
         width = max(24, min(60, self.size.width // 3))
         self.query_one(ServerTable).show(table_rows(self.readings, width, self.look.uptime))
 
-    def _gpu_summary(self) -> str:
-        if self.look.gpu_summary is not None:
-            return self.look.gpu_summary
-        gpu = self.readings.gpu
-        return "GPU: reading..." if gpu is None else str(gpu.summary())
-
     def _render_topbar(self) -> None:
         if not self._on_screen():
             return
-        r = self.readings
-        total = len(r.order) + len([b for b in r.broken if b not in r.statuses])
-        bar = Text()
-        bar.append(" vllmtui ", style="bold reverse")
-        bar.append(f"  host {self._hostname}")
-        bar.append(f"  servers {len(r.running_names())}/{total} running")
-        bar.append(f"  {self._gpu_summary()}")
-        if self.poll_error:
-            bar.append(f"  ! {self.poll_error}", style="bold red")
+        bar = header_text(self.readings, self._hostname, self.look.gpu_summary, self.poll_error)
         if bar.plain != self._topbar_text:  # an unchanged bar costs no repaint
             self._topbar_text = bar.plain
             self.query_one("#topbar", Static).update(bar)
@@ -284,12 +256,17 @@ class MainScreen(Screen[None]):
         self.readings.tunnels = message.statuses
         self._render_table()
 
+    def on_gateway_panel_status_read(self, message: GatewayPanel.StatusRead) -> None:
+        self.readings.gateway = message.reading
+        self._render_topbar()
+
     # ---------------------------------------------------------------- results of the server keys
 
-    def on_server_started(self, message: ServerStarted) -> None:
-        self.refresh_now()
-
-    def on_start_refused(self, message: StartRefused) -> None:
+    @on(ServerStarted)
+    @on(StartRefused)
+    @on(ServerActions.Detached)
+    @on(OrphansReaped)
+    def _read_again(self) -> None:
         self.refresh_now()
 
     def on_stop_progressed(self, message: StopProgressed) -> None:
@@ -301,9 +278,6 @@ class MainScreen(Screen[None]):
         self.refresh_now()
         self._render_table()
 
-    def on_server_actions_detached(self, message: ServerActions.Detached) -> None:
-        self.refresh_now()
-
     def on_profile_edited(self, message: ProfileEdited) -> None:
         self.query_one(InfoPanel).reread()
         self.refresh_now(reload_profiles=True)
@@ -312,9 +286,6 @@ class MainScreen(Screen[None]):
         if message.ok:
             self._select_after_reload = message.name
             self.refresh_now(reload_profiles=True)
-
-    def on_orphans_reaped(self, message: OrphansReaped) -> None:
-        self.refresh_now()
 
     # ---------------------------------------------------------------- keys
 
@@ -350,15 +321,25 @@ class MainScreen(Screen[None]):
     def action_reap(self) -> None:
         self._actions.reap()
 
-    def _show_tab(self, tab_id: str) -> None:
+    def show_tab(self, tab_id: str) -> None:
         self.query_one(TabbedContent).active = tab_id
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A tab's own keys (g, G: the Gateway tab's) work on that tab only, where they win."""
+        return not self._on_screen() or key_allowed(action, self.query_one(TabbedContent).active)
+
+    def action_gateway_up(self) -> None:
+        self.query_one(GatewayPanel).up()
+
+    def action_gateway_down(self) -> None:
+        self.query_one(GatewayPanel).down()
+
     def action_log_tab(self) -> None:
-        self._show_tab("tab-log")
+        self.show_tab("tab-log")
         self._log.view.focus()
 
     def action_info_tab(self) -> None:
-        self._show_tab("tab-info")
+        self.show_tab("tab-info")
 
     def action_search(self) -> None:
         self.action_log_tab()
@@ -383,7 +364,7 @@ class MainScreen(Screen[None]):
     def _probe(self, kind: str) -> None:
         panel = self.query_one(ProbePanel)
         if panel.selection.live and not panel.busy:
-            self._show_tab("tab-probe")
+            self.show_tab("tab-probe")
         panel.run_probe(kind)
 
     def action_probe_chat(self) -> None:
@@ -395,6 +376,14 @@ class MainScreen(Screen[None]):
     def action_tunnel(self) -> None:
         if self.selected is not None:
             self.query_one(TunnelsPanel).toggle(self.selected)
+
+    def action_chat_tab(self) -> None:
+        self.show_tab("tab-chat")
+        self.query_one(ChatPanel).focus_input()
+
+    def action_chat(self, what: str) -> None:
+        """The Chat tab's keys: new, open, export, gateway, stop."""
+        self.query_one(ChatPanel).key_pressed(what)
 
     def action_help(self) -> None:
         self.app.push_screen(MessageDialog("vllmtui keys", help_text(), error=False))

@@ -1,0 +1,3 @@
+from vllmtui.gateway.main import main
+
+raise SystemExit(main())
