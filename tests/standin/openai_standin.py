@@ -13,7 +13,9 @@ start, with vLLM's out-of-memory lines) | crash-after (exits 1 with a fatal erro
 STANDIN_CRASH_AFTER seconds after ready); STANDIN_SLEEP=1 enables the sleep endpoints;
 STANDIN_TOOL_ARGS: the JSON arguments of the tool call a streamed chat with `tools` gets (a
 valid call, which random weights seldom make; once a tool result comes back it answers
-"The tool said: RESULT");
+"The tool said: RESULT"); STANDIN_TOOL_FINISH: that call's finish_reason (tool_calls; `length`
+for one cut off at max_tokens). Like vLLM 0.26, a request whose history holds a tool call
+with arguments that are not JSON gets a 400 (`Unterminated string starting at ...`);
 VLLM_API_KEY: the key it requires (like `vllm serve --api-key`).
 GET /standin/stats: {"requests", "aborted", "active", "sleeping", "sleeps", "wakes", "auth"}.
 """
@@ -32,6 +34,17 @@ from aiohttp import web
 def arg(name: str, default: str) -> str:
     argv = sys.argv[1:]
     return argv[argv.index(name) + 1] if name in argv else default
+
+
+def _unparsable_tool_arguments(messages: list) -> str | None:  # type: ignore[type-arg]
+    """What vLLM 0.26 answers 400 with: the history's tool-call arguments, parsed as JSON."""
+    for message in messages:
+        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+            try:
+                json.loads((call.get("function") or {}).get("arguments") or "{}")
+            except ValueError as exc:
+                return str(exc)
+    return None
 
 
 def log(proc: str, level: str, msg: str) -> None:
@@ -94,6 +107,10 @@ def main() -> int:  # noqa: C901 - one stand-in server, its handlers inline
                                       "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}]})
         text = f"standin {served} says hi"
         messages = body.get("messages") or [{}]
+        broken = _unparsable_tool_arguments(messages)
+        if broken:
+            return web.json_response({"error": {"message": broken, "type": "BadRequestError", "param": None,
+                                                "code": 400}}, status=400)
         if body.get("tools") and request.path.endswith("chat/completions") and messages[-1].get("role") == "tool":
             text = f"The tool said: {messages[-1].get('content')}"  # the result came back: answer with it
         elif body.get("tools") and request.path.endswith("chat/completions") and stream:
@@ -149,7 +166,8 @@ def main() -> int:  # noqa: C901 - one stand-in server, its handlers inline
                      "choices": [{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}]}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         end = {"id": "cmpl-standin", "object": "chat.completion.chunk", "model": served,
-               "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+               "choices": [{"index": 0, "delta": {},
+                            "finish_reason": os.environ.get("STANDIN_TOOL_FINISH", "tool_calls")}],
                "usage": {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}}
         await response.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
         await response.write_eof()

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.support.gateway import backend_profile  # noqa: F401 - a fixture
+from tests.support.hf_cache import sample_report
 from tests.support.ui import FROZEN, until
 from tests.ui.gateway_samples import sample_status
 from vllmtui.chat.conversation import Conversation, Entry, ReplyStats
@@ -134,6 +135,26 @@ def test_gateway_tab(snap_compare, settings, monkeypatch):
         app.query_one("#detail").active = "tab-gateway"
         await until(pilot, lambda: app.main.readings.gateway is not None, what="a gateway reading")
         await until(pilot, lambda: "gateway: up" in str(app.query_one("#topbar").render()), what="the header")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
+
+
+def test_models_tab(snap_compare, settings, monkeypatch):
+    """The Models tab: the cache's models with sizes, revisions, last used and the profiles
+    using them, a local directory, a model not pulled yet, the totals and the free disk (a
+    fixed reading injected for `cache_report`)."""
+    from vllmtui.ui.widgets import models_panel
+
+    report = sample_report()
+    monkeypatch.setattr(models_panel, "cache_report", lambda _settings, _profiles: report)
+    app = VllmtuiApp(settings, FROZEN)
+
+    async def ready(pilot):
+        await until(pilot, lambda: app.main.polls > 0, what="the first poll")
+        app.query_one("#detail").active = "tab-models"
+        panel = app.query_one(models_panel.ModelsPanel)
+        await until(pilot, lambda: panel.report is report, what="a reading")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=ready)

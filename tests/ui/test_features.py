@@ -20,7 +20,8 @@ async def test_every_feature_tab_has_its_place(settings):
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.main.polls > 0, what="the first poll")
         lazy = {"tab-gpu": "#gpu-panel", "tab-metrics": "MetricsTab", "tab-tunnels": "#tunnels-panel",
-                "tab-plan": "#plan-view", "tab-bench": "#bench-view", "tab-gateway": "#gateway-panel"}
+                "tab-plan": "#plan-view", "tab-bench": "#bench-view", "tab-gateway": "#gateway-panel",
+                "tab-models": "#models-panel"}
         for tab_id, _title in TABS:
             app.query_one("#detail").active = tab_id
             await pilot.pause()

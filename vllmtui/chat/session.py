@@ -113,6 +113,30 @@ def check_call(raw: dict[str, Any], tools: dict[str, ToolSpec]) -> ToolCall:
     return ToolCall(call_id, name, text, parsed, problem=problem)
 
 
+def sendable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as a server takes them back: a tool call whose arguments are not a JSON
+    object goes back with `{}` (vLLM 0.26 parses them and answers 400 `Unterminated string
+    starting at ...` for the whole request, seen on the H200 run of 2026-12-04); the saved
+    conversation keeps what the model wrote, and the tool's result says what was wrong."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        if calls:
+            message = {**message, "tool_calls": [_json_arguments(c) for c in calls]}
+        out.append(message)
+    return out
+
+
+def _json_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    arguments = function.get("arguments")
+    try:
+        ok = isinstance(json.loads(arguments), dict) if isinstance(arguments, str) else False
+    except ValueError:
+        ok = False
+    return call if ok else {**call, "function": {**function, "arguments": "{}"}}
+
+
 class ChatSession:
     """One conversation with one server. Not thread-safe: one turn at a time; `stop()` may
     be called from any thread."""
@@ -151,7 +175,8 @@ class ChatSession:
 
     def body(self, choice: str | None) -> dict[str, Any]:
         """The request for the conversation so far (`choice`: this round's tool_choice)."""
-        body: dict[str, Any] = {"model": self.target.model, "messages": self.conversation.messages(),
+        messages = sendable(self.conversation.messages())
+        body: dict[str, Any] = {"model": self.target.model, "messages": messages,
                                 **self.conversation.settings}
         specs = self.offered()
         if specs and choice != "none":
@@ -183,6 +208,8 @@ class ChatSession:
                                     f"did not turn into tool_calls: {short(left, 120)}"))
             if reply.stats.stopped or reply.error or not reply.tool_calls:
                 return reply
+            if reply.stats.finish_reason == "length":
+                return self._cut_off(reply)
             if not self._run_calls(reply):
                 return reply
             choice = "auto"  # a named or required choice is for the first round: then the model answers
@@ -208,6 +235,26 @@ class ChatSession:
             ))
             self.events(ToolAnswered(call, result, failed, answer))
         return not self.stopper.stopped
+
+    def _cut_off(self, reply: Reply) -> Reply:
+        """A reply that ran out of max_tokens inside its tool calls: their arguments are cut off,
+        so none is run; each gets an error result (the conversation stays one a server takes)."""
+        limit = self.conversation.settings.get("max_tokens")
+        for raw in reply.tool_calls:
+            call = check_call(raw, {s.name: s for s in self.offered()})
+            self.events(ToolCalled(call))
+            result = "Error: the call was cut off at max_tokens; it was not run."
+            self.conversation.add(Entry(
+                {"role": "tool", "tool_call_id": call.id, "content": result},
+                tool={"name": call.name, "matches": False, "problem": "cut off at max_tokens",
+                      "answer": "deny", "is_error": True},
+            ))
+            self.events(ToolAnswered(call, result, True, "deny"))
+        reply.error = (f"the reply ran out of tokens (max_tokens {limit or 'of the server'}) in the middle of"
+                       " its tool call: the arguments are cut off, so the tool was not run")
+        reply.hint = "raise max_tokens: --set max_tokens=1024 (in a chat: /set max_tokens=1024)"
+        self.events(Noticed(f"{reply.error}\n{reply.hint}"))
+        return reply
 
     def _ask(self, call: ToolCall) -> Answer:
         if self.approve is None:

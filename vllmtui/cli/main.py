@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vllmtui import __version__
-from vllmtui.cli import bench, chat, gateway, gpu, probes, profiles, runtimes, servers, tunnels
+from vllmtui.cli import bench, chat, gateway, gpu, probes, profiles, pull, runtimes, servers, tunnels
 from vllmtui.cli.common import Handler
+from vllmtui.cli.models import add_parsers as add_model_parsers
 from vllmtui.core.errors import ProfileError, UsageError, VllmtuiError
 from vllmtui.core.settings import Settings, check_dirs
 
@@ -72,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     probes.add_parsers(add)
     chat.add_parsers(add)
     gpu.add_parsers(add)
+    add_model_parsers(add)
     tunnels.add_parsers(add)
     gateway.add_parsers(add)
+    pull.add_parsers(add)
     add("tui", cmd_tui, "open the terminal UI (the default)")
     bench.add_parsers(add)
     return parser

@@ -45,7 +45,12 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  earlier runs were ready after {fmt_duration(estimate)}")
     begin = time.monotonic()
 
+    shown = [0.0]
+
     def on_change(status: ServerStatus) -> None:
+        if status.phase == "downloading" and time.monotonic() - shown[0] < 2.0:
+            return  # the download's line changes every poll: one every 2 s
+        shown[0] = time.monotonic()
         print(f"[{time.monotonic() - begin:6.1f}s] ", end="")
         print_status_line(status)
 

@@ -60,7 +60,7 @@ def _from_file(path: Path) -> tuple[bool, str]:
         return False, ""
     lines = safeyaml.key_lines(node) if node is not None else {}
     if not isinstance(data, dict):
-        raise UsageError(f"{path}:1: expected lines such as 'offline: true'")
+        raise UsageError(f"{path}:1: expected lines such as 'offline: true' (fix or delete the file)")
     for key in data:
         if str(key) not in KEYS:
             close = difflib.get_close_matches(str(key), KEYS, n=1)
@@ -69,5 +69,6 @@ def _from_file(path: Path) -> tuple[bool, str]:
     offline = data.get("offline", False)
     where = f"{path}:{lines.get(('offline',), 1)}"
     if not isinstance(offline, bool):
-        raise UsageError(f"{where}: offline: {offline!r} is not true or false")
+        raise UsageError(f"{where}: offline: {offline!r} is not true or false"
+                         " (write `offline: true` or `offline: false`)")
     return offline, where

@@ -57,6 +57,8 @@ class Settings:
     """Seconds between two readings of the tunnels' states."""
     probes_poll: float = 5.0
     """Seconds between two readings of every server's last probe (the table's LAST PROBE column)."""
+    models_poll: float = 15.0
+    """Seconds between two readings of the model files (the Models tab, only while it is shown)."""
     offline: bool = False
     """Box-wide offline mode: servers get HF_HUB_OFFLINE=1 unless a profile says `offline: false`
     (`$VLLMTUI_OFFLINE=1`, or `offline: true` in <config dir>/settings.yaml; docs/models.md)."""

@@ -4,7 +4,8 @@ own strategy (`HFCacheInfo.delete_revisions`): blobs another revision still link
 `plan_removal` says what would go and how many bytes that frees (the confirmation's text);
 `remove` refuses while something uses the files (the running servers its caller names, any
 process that has one of them open or mapped), then deletes and checks that it is gone.
-Running servers are the caller's to find (`servers.model_use`): this layer knows no tmux.
+Running servers are the caller's to find (`servers.model_use.servers_using`): this layer
+knows no tmux.
 """
 
 from __future__ import annotations
@@ -87,11 +88,15 @@ def plan_removal(report: CacheReport, repo_id: str, revision: str | None = None,
             cached = ", ".join(r.label for r in model.revisions) or "none"
             raise UsageError(f"{repo_id} has no revision {revision!r} in {model.cache_dir}"
                              f" (cached: {cached}); nothing removed")
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import CacheNotFound, scan_cache_dir
 
     assert model.cache_dir is not None  # a hub model's
-    with _quiet():
-        strategy = scan_cache_dir(model.cache_dir).delete_revisions(*(r.commit for r in chosen))
+    try:
+        with _quiet():
+            strategy = scan_cache_dir(model.cache_dir).delete_revisions(*(r.commit for r in chosen))
+    except (CacheNotFound, OSError, ValueError) as exc:
+        raise UsageError(f"{model.cache_dir}: cannot read the Hugging Face cache ({exc}); nothing removed"
+                         ) from None
     whole = len(chosen) == len(model.revisions)
     return Removal(model, chosen, whole, strategy.expected_freed_size, strategy)
 
@@ -132,14 +137,23 @@ def _real_files(removal: Removal) -> set[str]:
     return files
 
 
+def refuse_busy(removal: Removal, busy: Sequence[str]) -> None:
+    """UsageError naming the running servers (`name (port N)`) that use the files, and the
+    fix; nothing when `busy` is empty."""
+    if busy:
+        names = ", ".join(busy)
+        first = busy[0].split(" ")[0]
+        raise UsageError(f"{removal.what} is in use by the running server{'s' if len(busy) > 1 else ''}"
+                         f" {names}: stop it first (`vllmtui stop {first}`, or x in the TUI);"
+                         " nothing removed")
+
+
 def remove(removal: Removal, busy: Sequence[str] = ()) -> RemovalResult:
     """Delete what `removal` names. Refuses (UsageError, nothing removed) while `busy` (the
     running servers that use the model, named by the caller) is not empty, while a process
     holds one of its files, or when this user may not delete them."""
     what = removal.what
-    if busy:
-        raise UsageError(f"{what} is in use by the running server(s) {', '.join(busy)}: stop them first"
-                         f" (`vllmtui stop {busy[0].split(' ')[0]}`); nothing removed")
+    refuse_busy(removal, busy)
     held = holders(removal)
     if held:
         names = ", ".join(f"pid {p.pid} ({p.command[:60]})" for p in held[:3])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from vllmtui.models.config import ModelFiles
 from vllmtui.planner.inputs import GpuTarget, Settings4Plan
 from vllmtui.planner.shapes import ModelShape, ParamCount
-from vllmtui.planner.sizing import CUDA_RESERVED, GiB, KvLayout, gib, gpu_overhead, weight_bytes
+from vllmtui.planner.sizing import GiB, KvLayout, cuda_reserved, gib, gpu_overhead, weight_bytes
 
 
 def weights_per_gpu(
@@ -68,9 +68,10 @@ def kv_budget(
         return Budget(weights, kv=s.kv_cache_memory_bytes, exact=True)
     if s.device != "cpu" and target.gpu_memory:
         overhead = gpu_overhead(
-            shape, s.tensor_parallel, s.pipeline_parallel, limits.batched, limits.seqs, dtype_bytes
+            shape, s.tensor_parallel, s.pipeline_parallel, limits.batched, limits.seqs, dtype_bytes,
+            eager=s.enforce_eager,
         )
-        usable = target.gpu_memory - CUDA_RESERVED
+        usable = target.gpu_memory - cuda_reserved(target.gpu_memory)
         return Budget(weights, overhead, int(usable * s.gpu_memory_utilization) - weights - overhead)
     if s.device == "cpu":
         note = (

@@ -29,10 +29,22 @@ QUANT_BITS = {
     "modelopt_fp4": 4.5,
     "compressed-tensors": 8.0,
 }
-# CUDA keeps part of each card: torch, and so vLLM, sees less than NVML's total (H100 80GB:
-# NVML 81,559 MiB, torch 81,079 MiB on the 2026-11-22 run); gpu_memory_utilization applies to
-# what torch sees
-CUDA_RESERVED = 480 * 1024 * 1024
+MiB = 1 << 20
+
+
+def cuda_reserved(nvml_total: int) -> int:
+    """What CUDA keeps of a card: torch, and so vLLM, sees less than NVML's total, and
+    gpu_memory_utilization applies to what torch sees. Two real cards fix the line: H100 80GB,
+    NVML 81,559 MiB, torch 81,079 MiB (2026-11-22); H200, NVML 143,771 MiB, torch 139.80 GiB
+    (2026-12-04): 300 MiB + 2.24 MiB per GiB of the card."""
+    return int(300 * MiB + 2.24 * MiB * nvml_total / GiB)
+
+
+# Architectures vLLM 0.26 runs on its V2 model runner though they are mixtures of experts
+# (vllm/config/vllm.py DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES); other MoE, hybrid and
+# attention-free models run on the V1 runner
+V2_MOE_ARCHITECTURES = frozenset({"DeepseekV2ForCausalLM", "GraniteMoeForCausalLM", "Qwen2MoeForCausalLM",
+                                  "LongcatFlashNgramForCausalLM"})
 
 
 def gib(n: int | float | None) -> str:
@@ -82,22 +94,42 @@ def weight_bytes(shape: ModelShape, params: ParamCount, dtype: str, quantization
     return int(params.linear * per + (params.total - params.linear) * wide)
 
 
+def v1_runner(shape: ModelShape) -> bool:
+    """Whether vLLM (0.26) serves this model with its V1 model runner: mixtures of experts
+    outside V2_MOE_ARCHITECTURES and hybrid (state layer) models; dense models run on V2."""
+    if shape.state_layers:
+        return True
+    return bool(shape.experts) and shape.architecture not in V2_MOE_ARCHITECTURES
+
+
 def gpu_overhead(
-    shape: ModelShape, tp: int, pp: int, batched: int, seqs: int, dtype_bytes: int
+    shape: ModelShape, tp: int, pp: int, batched: int, seqs: int, dtype_bytes: int, eager: bool = False
 ) -> int:
-    """Estimated non-weight, non-KV memory of one GPU: the profiling forward pass's activation
-    peak, the sampler's fp32 logits, CUDA context/NCCL buffers, CUDA graphs. vLLM measures
-    this at start; its log line `Available KV cache memory` shows the real budget."""
+    """Estimated non-weight, non-KV memory of one GPU that vLLM takes from the KV budget: the
+    profile run's peak (the larger of the forward pass and the sampler pass), CUDA context /
+    NCCL buffers, and, on the V1 runner, its CUDA graph estimate. vLLM measures this at start;
+    its log line `Available KV cache memory` shows the real budget.
+
+    Calibrated on real runs of vLLM 0.26 (`Actual usage is ... GiB for peak activation`):
+    - V2 runner (dense; H100 Qwen2.5-7B, H200 Qwen2.5-7B and Llama-3.1-8B): the sampler pass
+      peaks at ~8 bytes per logit (1.12-1.13 GiB at 1,024 x 152k); CUDA graph memory is not
+      taken from the budget (0.89 GiB, from the other 10 %).
+    - V1 runner (Qwen3-30B-A3B on an H200): its dummy sampler runs top-k/top-p, which sorts the
+      logits: fp32 logits, sorted fp32 values and int64 indices, the bf16 logits, 18 bytes per
+      logit (2.68 GiB logged at 1,024 x 151,936); and it takes its CUDA graph estimate
+      (`Estimated CUDA graph memory: 0.64 GiB`, 48 layers, 102 graphs up to 512 tokens) from
+      the budget, unless enforce_eager."""
     width = (
         shape.intermediate if not shape.experts else shape.moe_intermediate * max(1, shape.experts_per_token)
     )
     activations = batched * (8 * shape.hidden + 3 * width // tp) * dtype_bytes
-    sampler = seqs * shape.vocab * 4 * 2 // tp
-    # calibrated on a real H100 run (vLLM 0.26, Qwen2.5-7B, 2026-11-22): the profile run's peak
-    # is the larger of the forward pass and the sampler pass (1.13 GiB logged), non-torch memory
-    # 0.22 GiB, and CUDA graph memory is NOT taken from the KV budget (it comes out of the rest)
+    v1 = v1_runner(shape)
+    sampler = seqs * shape.vocab * (18 if v1 else 8) // tp
     non_torch = GiB // 4 + (GiB // 2 if tp * pp > 1 else 0)
-    return max(activations, sampler) + non_torch
+    graphs = 0
+    if v1 and not eager:
+        graphs = math.ceil(shape.layers / pp) * int(13.6 * MiB) * min(512, 2 * seqs) // 512
+    return max(activations, sampler) + non_torch + graphs
 
 
 def layer_groups(shape: ModelShape, pp: int) -> list[tuple[str, int]]:

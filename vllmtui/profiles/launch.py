@@ -28,6 +28,7 @@ from vllmtui.profiles.model import (
     FLAG_FIELDS,
     OFF_BY_DEFAULT,
     OFFLINE_VARIABLES,
+    TRUE_WORDS,
     LoadedProfile,
     Profile,
 )
@@ -236,10 +237,14 @@ def typed_flags(profile: Profile) -> list[str]:
 
 
 def offline_setting(profile: Profile, settings: Settings) -> bool | None:
-    """Whether vLLM is told to stay offline: the profile's `offline:`, else the box's
-    (`Settings.offline`); None: neither says, vLLM inherits vllmtui's environment."""
+    """Whether vLLM is told to stay offline: the profile's `offline:`, else an offline
+    variable its `env:` sets (the other one then follows it), else the box's
+    (`Settings.offline`); None: none says, vLLM inherits vllmtui's environment."""
     if profile.offline is not None:
         return profile.offline
+    for name in OFFLINE_VARIABLES:
+        if name in profile.env:
+            return profile.env[name].strip().upper() in TRUE_WORDS
     return True if settings.offline else None
 
 

@@ -2,8 +2,9 @@
 what `vllmtui start` (and the TUI's start) would refuse or warn about.
 
 The profile's own checks (`profiles.launch.preflight`: runtime, model, key, host, port, the
-flags its vLLM accepts), then the GPUs it names (present on a box with GPUs), then the memory
-plan for the GPUs as they are now (`planner.fitcheck`).
+flags its vLLM accepts), the model files an offline start needs (`models.offline`: said at
+once, not after vLLM's imports), then the GPUs it names (present on a box with GPUs), then
+the memory plan for the GPUs as they are now (`planner.fitcheck`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.settings import Settings
+from vllmtui.models.offline import offline_problems
 from vllmtui.planner import fitcheck
 from vllmtui.planner.gpu import GpuSnapshot, ServerSessions, read_gpus
 from vllmtui.planner.inputs import plan_settings
@@ -32,6 +34,7 @@ def start_problems(
     nothing. `sessions` (a Fleet) lets the GPU reading name the servers that hold memory;
     `snapshot` replaces reading the GPUs (tests, or a reading just taken)."""
     problems = preflight(loaded, settings, others, check_port=check_port, say=say)
+    problems += offline_problems(loaded, settings)
     if snapshot is None:
         try:
             snapshot = gpu_snapshot(loaded, sessions)

@@ -24,7 +24,7 @@ from vllmtui.core.tmux import SessionInfo, Tmux
 from vllmtui.profiles.launch import LaunchSpec, resolve, runtime_python
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import checks, launcher, runs
+from vllmtui.servers import checks, launcher, prepull, runs
 from vllmtui.servers.status import ServerStatus, StatusReader, session_name
 
 Progress = Callable[[str], None]
@@ -137,12 +137,17 @@ class Fleet:
         environ = launcher.server_environ(spec, launcher.secret_values(spec), keys)
         environ[SERVER_MARK] = self.server_mark(profile.name)  # inherited by every vLLM process
         version = runs.runtime_vllm_version(python, env=helpers)
-        run_dir = launcher.open_session(
-            self.tmux, name, profile, spec, environ,
-            make_run=lambda: runs.create_run(self.settings, profile, spec, loaded.path, version,
-                                             notes=run_notes),
-            marks=marks,
-        )
+        step = prepull.pull_step(profile, self.settings, spec)
+        if step is not None:  # the pane pulls the model first, then execs vLLM
+            say(f"{step.repo} is not (completely) in the cache: the server pulls it first")
+            spec = prepull.wrap(spec, step)
+
+        def make_run() -> Path:
+            run_dir = runs.create_run(self.settings, profile, spec, loaded.path, version, notes=run_notes)
+            environ.update(prepull.progress_env(run_dir))  # sent to the pane after this
+            return run_dir
+
+        run_dir = launcher.open_session(self.tmux, name, profile, spec, environ, make_run, marks=marks)
         return StartResult(profile.name, name, run_dir, spec, warnings)
 
     def _make_way(self, profile: str) -> str:
@@ -210,7 +215,7 @@ class Fleet:
         last: tuple[str, str | None] | None = None
         while True:
             status = self.status(loaded)
-            key = (status.state, status.phase)
+            key = (status.state, status.phase if status.phase != prepull.PHASE else status.detail)
             if key != last and on_change:
                 on_change(status)
             last = key

@@ -18,7 +18,7 @@ from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SESSION_PREFIX, SessionInfo, Tmux
 from vllmtui.profiles.loading import did_you_mean, discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import logs, runs
+from vllmtui.servers import logs, prepull, runs
 from vllmtui.servers.endpoint import HealthReading, health_many
 
 STATES = ("stopped", "starting", "ready", "asleep", "unhealthy", "stopping", "exited", "crashed")
@@ -73,6 +73,8 @@ class ServerStatus:
 
     @property
     def phase_label(self) -> str | None:
+        if self.phase == prepull.PHASE:  # the download's own line: done, total, rate, time left
+            return self.detail or prepull.PHASE
         return logs.PHASE_LABELS.get(self.phase) if self.phase else None
 
     def to_json(self) -> dict[str, Any]:
@@ -275,10 +277,17 @@ class StatusReader:
         started = float(session.option("started") or session.created)
         log = self.logs.state(run_dir / runs.LOG) if run_dir else logs.LogState()
         state, detail = derive_state(session, reading, log)
+        phase = log.phase if state == "starting" else None
+        if state == "starting" and log.phase is None:  # not vLLM yet: maybe pulling its model
+            pulling = prepull.pulling_detail(run_dir)
+            if pulling is not None:
+                phase, detail = prepull.PHASE, pulling
+        elif state in ("crashed", "exited") and not session.option("stopping"):
+            detail = prepull.failed_detail(run_dir) or detail
         return ServerStatus(
             name=name,
             state=state,
-            phase=log.phase if state == "starting" else None,
+            phase=phase,
             detail=detail,
             session=session.name,
             host=session.option("host") or host,
@@ -290,7 +299,7 @@ class StatusReader:
             exit_signal=session.dead_signal if session.dead else None,
             failure=log.failure if state in ("crashed", "unhealthy") else None,
             health=reading,
-            eta=self._eta(name, started) if state == "starting" else None,
+            eta=self._eta(name, started) if state == "starting" and phase != prepull.PHASE else None,
             time_to_ready=self._time_to_ready(run_dir, started, log, state) if run_dir else None,
             has_profile=has_profile,
             managed_by=session.option("managed-by"),

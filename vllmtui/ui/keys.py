@@ -88,6 +88,8 @@ KEYS: tuple[Key, ...] = (
         " to the server directly (toggle)", tab="tab-chat"),
     Key("escape", "Esc", "chat('stop')", "Stop reply", "on the Chat tab: stop the reply at once",
         tab="tab-chat"),
+    Key("D", "D", "remove_model", "Remove model", "on the Models tab: remove a model (or one revision)"
+        " from the Hugging Face cache, after a confirmation naming the space it frees", tab="tab-models"),
 )
 
 

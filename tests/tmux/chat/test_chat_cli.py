@@ -201,3 +201,36 @@ def test_the_interactive_chat_in_a_real_terminal(started, settings, cli_env, tmu
     second = [json.loads(line) for line in chats[-1].read_text().splitlines()]
     assert second[0]["settings"]["temperature"] == 0.3  # the new conversation keeps the settings
     assert second[-1]["stats"]["stopped"] is True
+
+
+# Found on the H200 run of 2026-12-04 (docs/gpu-validation.md): a named tool_choice with random
+# weights ran out of max_tokens inside the arguments' JSON string; the next round sent the cut-off
+# call back and vLLM 0.26 answered the whole request with 400 "Unterminated string starting at".
+def test_a_call_cut_off_at_max_tokens_is_not_run_and_says_to_raise_max_tokens(started, run_cli, mcp_yaml) -> None:
+    mcp_yaml()
+    name = started(tool_args='{"city": "Par', env={"STANDIN_TOOL_FINISH": "length"})
+    proc = run_cli("chat", name, "-m", "weather?", "--tool", "get_weather", "--yes", "--json",
+                   "--set", "max_tokens=20")
+    out = _json(proc)
+    assert proc.returncode == 1
+    assert "max_tokens 20" in out["error"] and "not run" in out["error"] and "max_tokens=" in out["hint"]
+    [call] = out["tool_calls"]
+    assert call["is_error"] and "cut off" in call["result"]
+    again = run_cli("chat", name, "-m", "try again", "--no-tools", "--json", "--open", "latest")
+    assert again.returncode == 0, again.stderr  # the saved conversation is still one the server takes
+    assert _json(again)["reply"]
+
+
+def test_arguments_that_are_not_json_go_back_as_an_empty_object(started, run_cli, mcp_yaml) -> None:
+    mcp_yaml()
+    name = started(tool_args='{"city": Paris}')
+    proc = run_cli("chat", name, "-m", "weather?", "--tool", "get_weather", "--yes", "--json")
+    out = _json(proc)
+    assert proc.returncode == 0, out
+    [call] = out["tool_calls"]
+    assert not call["matches"] and "not JSON" in call["problem"] and call["is_error"]
+    assert out["reply"].startswith("The tool said: Error: the arguments are not JSON")
+    saved = [json.loads(line) for line in Path(out["conversation"]).read_text().splitlines()]
+    kept = [m["message"]["tool_calls"][0]["function"]["arguments"] for m in saved
+            if m["type"] == "message" and m["message"].get("tool_calls")]
+    assert kept == ['{"city": Paris}']  # the model's own words are kept

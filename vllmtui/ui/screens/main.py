@@ -45,6 +45,7 @@ from vllmtui.ui.widgets.gpu_panel import GpuPanel
 from vllmtui.ui.widgets.info_panel import InfoPanel
 from vllmtui.ui.widgets.log_panel import LogPanel
 from vllmtui.ui.widgets.metrics_panel import MetricsTab
+from vllmtui.ui.widgets.models_panel import ModelsPanel
 from vllmtui.ui.widgets.plan_view import PlanView
 from vllmtui.ui.widgets.probe_panel import ProbePanel
 from vllmtui.ui.widgets.server_actions import ServerActions
@@ -55,7 +56,7 @@ from vllmtui.ui.work import worker
 
 class MainScreen(Screen[None]):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels, Plan, Bench, Gateway,
-    Chat), keys."""
+    Chat, Models), keys."""
 
     # a tab's own keys first: on their tab the footer shows them before the server keys
     BINDINGS = [Binding(k.key, "app.quit" if k.action == "quit" else k.action, k.label, show=k.footer)
@@ -200,6 +201,7 @@ class MainScreen(Screen[None]):
         self.query_one(PlanView).selection = selection
         self.query_one(BenchView).selection = selection
         self.query_one(ChatPanel).selection = selection
+        self.query_one(ModelsPanel).selection = selection
         self.query_one(ServerActions).selection = selection
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -211,6 +213,7 @@ class MainScreen(Screen[None]):
         self.query_one(BenchView).shown = active == "tab-bench"
         self.query_one(GatewayPanel).shown = active == "tab-gateway"
         self.query_one(ChatPanel).shown = active == "tab-chat"
+        self.query_one(ModelsPanel).shown = active == "tab-models"
         self.refresh_bindings()  # a tab's own keys (g, G on the Gateway tab) show in its footer only
 
     # ---------------------------------------------------------------- rendering
@@ -384,6 +387,9 @@ class MainScreen(Screen[None]):
     def action_chat(self, what: str) -> None:
         """The Chat tab's keys: new, open, export, gateway, stop."""
         self.query_one(ChatPanel).key_pressed(what)
+
+    def action_remove_model(self) -> None:
+        self.query_one(ModelsPanel).remove_model()
 
     def action_help(self) -> None:
         self.app.push_screen(MessageDialog("vllmtui keys", help_text(), error=False))

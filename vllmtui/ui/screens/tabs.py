@@ -14,6 +14,7 @@ from vllmtui.ui.widgets.gpu_panel import GpuPanel
 from vllmtui.ui.widgets.info_panel import InfoPanel
 from vllmtui.ui.widgets.log_panel import LogPanel
 from vllmtui.ui.widgets.metrics_panel import MetricsTab
+from vllmtui.ui.widgets.models_panel import ModelsPanel
 from vllmtui.ui.widgets.plan_view import PlanView
 from vllmtui.ui.widgets.probe_panel import ProbePanel
 from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
@@ -30,6 +31,7 @@ TABS: tuple[tuple[str, str], ...] = (
     ("tab-bench", "Bench"),
     ("tab-gateway", "Gateway"),
     ("tab-chat", "Chat"),
+    ("tab-models", "Models"),
 )
 
 
@@ -47,4 +49,5 @@ def tab_panels(settings: Settings, fleet: Fleet, look: Display) -> dict[str, Wid
         "tab-bench": BenchView(s, id="bench-view"),
         "tab-gateway": GatewayPanel(s, id="gateway-panel"),
         "tab-chat": ChatPanel(s, id="chat-panel"),
+        "tab-models": ModelsPanel(s, id="models-panel"),
     }
