@@ -13,7 +13,7 @@ from pathlib import Path
 from vllmtui.cli.common import AddCommand
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
-from vllmtui.models import hub
+from vllmtui.models import hub, offline
 from vllmtui.models.progress import fmt_pair, fmt_size
 from vllmtui.models.pull import PullPlan, free_bytes, plan_pull, pull
 from vllmtui.models.pull_step import Console, load_format, summary
@@ -38,15 +38,16 @@ class Target:
                          self.token_env)
 
 
-def _target(args: argparse.Namespace, settings: Settings) -> Target | None:
-    """What the command names; None: nothing to pull."""
+def _targets(args: argparse.Namespace, settings: Settings) -> list[Target]:
+    """What the command names: the model, and a profile's tokenizer when another repo holds it
+    (its small files only); empty: nothing to pull."""
     name: str = args.target
     environ = dict(os.environ)
     if "/" in name and not name.endswith(PROFILE_SUFFIXES):
         if not hub.is_repo_id(name):
             raise UsageError(f"{name!r} is neither a profile nor a Hugging Face repo id (org/name)")
         cache = Path(args.cache_dir) if args.cache_dir else hub.HubEnv.from_environ().cache_dir
-        return Target(name, args.revision, cache, args.load_format, environ, args.token_env)
+        return [Target(name, args.revision, cache, args.load_format, environ, args.token_env)]
     try:
         loaded = find_profile(settings, name)
     except UsageError as exc:
@@ -56,12 +57,18 @@ def _target(args: argparse.Namespace, settings: Settings) -> Target | None:
     if source.kind != "hub":
         what = "a demo model vllmtui generates" if source.kind == "demo" else "a local directory"
         print(f"nothing to pull: {profile.name}'s model is {what} ({source.path})")
-        return None
+        return []
     # the profile's `offline:` is vLLM's; pulling is what an offline profile needs done first
     environ.update({k: v for k, v in profile.env.items() if k not in OFFLINE_VARIABLES})
     cache = Path(args.cache_dir) if args.cache_dir else profile_cache_dir(profile)
-    return Target(source.repo_id, args.revision or profile_revision(profile), cache,
-                  args.load_format or load_format(profile), environ, args.token_env or profile.hf_token_env)
+    token_env = args.token_env or profile.hf_token_env
+    targets = [Target(source.repo_id, args.revision or profile_revision(profile), cache,
+                      args.load_format or load_format(profile), environ, token_env)]
+    for check in offline.check_files(profile, settings):
+        if check.source.repo_id != source.repo_id:  # `tokenizer:` names another repo
+            targets.append(Target(check.source.repo_id, check.source.revision, cache, "dummy", environ,
+                                  token_env))
+    return targets
 
 
 def describe(plan: PullPlan) -> list[str]:
@@ -84,19 +91,22 @@ def describe(plan: PullPlan) -> list[str]:
 
 
 def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
-    target = _target(args, settings)
-    if target is None:
-        return 0
+    for target in _targets(args, settings):
+        _pull_one(target, args.dry_run)
+    return 0
+
+
+def _pull_one(target: Target, dry_run: bool) -> None:
     plan = target.plan()
     repo = target.repo
     for line in describe(plan):
         print(line, flush=True)
-    if args.dry_run:
-        return 0
+    if dry_run:
+        return
     if plan.needed_bytes == 0:
         pull(plan)  # links what is there, writes the ref
         print(f"{repo}: every file is in the cache already ({plan.storage})")
-        return 0
+        return
     console = Console(sys.stdout)
     begin = time.monotonic()
     try:
@@ -104,7 +114,6 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         console.end()
     print(summary(result, time.monotonic() - begin))
-    return 0
 
 
 def add_parsers(add: AddCommand) -> None:

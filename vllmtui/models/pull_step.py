@@ -106,6 +106,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--load-format")
     parser.add_argument("--token-hint", help="the variable a message tells the user to set")
     parser.add_argument("--offline-after", action="store_true")
+    parser.add_argument("--tokenizer-repo", help="the profile's `tokenizer:` when it is another repo")
+    parser.add_argument("--tokenizer-revision")
     return parser.parse_args(argv), then
 
 
@@ -119,13 +121,21 @@ def run(args: argparse.Namespace, progress: ProgressFile | None, console: Consol
             progress.write(snap, forced)
         console.show(snap, forced)
 
-    plan = plan_pull(args.repo, args.revision, args.cache_dir, args.load_format,
-                     token_hint=args.token_hint)
-    print(f"vllmtui: pulling {args.repo} ({plan.listing.revision} = {plan.listing.commit[:12]}):"
-          f" {len(plan.choice.files)} file(s), weights: {plan.choice.weights}"
-          + (f"; left on the hub: {plan.choice.skipped_text()}" if plan.choice.skipped else ""),
-          file=console.out, flush=True)
-    return pull(plan, tell)
+    result: PullResult | None = None
+    # the model, then (when the profile names another repo's tokenizer) that tokenizer's files
+    for repo, revision, fmt in ((args.repo, args.revision, args.load_format),
+                                (args.tokenizer_repo, args.tokenizer_revision, "dummy")):
+        if repo is None:
+            continue
+        plan = plan_pull(repo, revision, args.cache_dir, fmt, token_hint=args.token_hint)
+        print(f"vllmtui: pulling {repo} ({plan.listing.revision} = {plan.listing.commit[:12]}):"
+              f" {len(plan.choice.files)} file(s), weights: {plan.choice.weights}"
+              + (f"; left on the hub: {plan.choice.skipped_text()}" if plan.choice.skipped else ""),
+              file=console.out, flush=True)
+        done = pull(plan, tell)
+        result = result or done
+    assert result is not None
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

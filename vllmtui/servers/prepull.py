@@ -43,9 +43,9 @@ def pull_step(profile: Profile, settings: Settings, spec: LaunchSpec) -> PullSte
         return None
     every = offline.check_files(profile, settings)
     checks = [c for c in every if c.source.repo_id == profile.model]
-    if not checks or (not checks[0].missing and not checks[0].absent):
+    others = [c for c in every if c.source.repo_id != profile.model]  # the tokenizer of another repo
+    if not checks or all(not c.missing and not c.absent for c in every):
         return None
-    own_tokenizer = len(every) == 1  # (a tokenizer of another repo: vLLM fetches it)
     argv = [sys.executable, "-m", "vllmtui.models.pull_step", "--repo", source.repo_id,
             "--cache-dir", str(source.cache_dir)]
     if source.revision:
@@ -55,7 +55,11 @@ def pull_step(profile: Profile, settings: Settings, spec: LaunchSpec) -> PullSte
         argv += ["--load-format", fmt]
     if profile.hf_token_env:
         argv += ["--token-hint", profile.hf_token_env]
-    if own_tokenizer and profile.offline is None:
+    for other in others:
+        argv += ["--tokenizer-repo", other.source.repo_id]
+        if other.source.revision:
+            argv += ["--tokenizer-revision", other.source.revision]
+    if profile.offline is None:
         argv.append("--offline-after")  # vLLM reads the pulled files, never the network
     return PullStep(tuple(argv), source.repo_id, checks[0].missing or (checks[0].absent,))
 

@@ -34,6 +34,8 @@ def state_words(status: ServerStatus, stop_progress: str | None = None) -> str:
     """The status column: state, phase and ETA while starting, the countdown while stopping."""
     if stop_progress is not None:
         return f"stopping: {stop_progress}"
+    if status.state == "starting" and status.phase == "downloading" and status.detail:
+        return status.detail  # `downloading 3.2/15.2 GB, 120 MB/s, ~1m40s left`: the pull's own line
     if status.state == "starting":
         text = f"starting: {status.phase_label or 'importing'}"
         if status.eta is not None:

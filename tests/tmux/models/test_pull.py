@@ -220,3 +220,31 @@ def test_a_start_whose_pull_fails_says_why(hub: HubStandin, tmp_path: Path, sett
     final = fleet.wait_ready(loaded, timeout=60)
     assert final.state == "crashed"
     assert final.detail.startswith("download failed: org/gated is gated and no token was given")
+
+
+def test_a_tokenizer_of_another_repo_is_pulled_too(tmp_path: Path, settings: Settings,
+                                                   standin_profile: Callable[..., Path]) -> None:
+    """A profile whose `tokenizer:` is another repo: the start's pull fetches that repo's
+    tokenizer files (no weights) after the model, so vLLM can run offline on both."""
+    from vllmtui.profiles.loading import load_profile_file
+
+    tok = tmp_path / "tok-repo"
+    tok.mkdir()
+    (tok / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "BPE"}}))
+    (tok / "tokenizer_config.json").write_text("{}")
+    (tok / "model.safetensors").write_bytes(os.urandom(5000))  # weights it must leave on the hub
+    cache = tmp_path / "cache"
+    with HubStandin([scan("org/tiny", make_repo(tmp_path / "repo", 1000)), scan("org/tok", tok)]) as server:
+        path = standin_profile("twotok", model="org/tiny", args={"tokenizer": "org/tok"},
+                               env={"HF_ENDPOINT": server.url, "HF_HUB_CACHE": str(cache)})
+        loaded = load_profile_file(path)
+        fleet = Fleet(settings)
+        result = fleet.start(loaded, [loaded])
+        assert "--tokenizer-repo" in result.spec.argv and "org/tok" in result.spec.argv
+        assert "--offline-after" in result.spec.argv
+        final = fleet.wait_ready(loaded, timeout=60)
+        assert final.state == "ready", final
+        fetched = sorted(p.name for p in snapshot_dir(cache, "org/tok").iterdir())
+        assert fetched == ["tokenizer.json", "tokenizer_config.json"]
+        log = (result.run_dir / "server.log").read_text()
+        assert "vllmtui: pulling org/tok" in log
