@@ -108,7 +108,7 @@ def is_repo_id(model: str) -> bool:
     path or a demo model. A name that is also a local directory is a directory."""
     if model.startswith(("demo:", "/", "./", "../", "~")) or Path(model).expanduser().exists():
         return False
-    return bool(_REPO_RE.match(model)) and "--" not in model and ".." not in model
+    return bool(_REPO_RE.fullmatch(model)) and "--" not in model and ".." not in model
 
 
 def summarize(paths: Iterable[str], most: int = 6) -> str:
@@ -208,12 +208,29 @@ def narrow_to_index(choice: FileChoice, index_data: Mapping[str, Any]) -> FileCh
 # ---------------------------------------------------------------- listing
 
 
+_REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$")
+_VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_revision(revision: str | None) -> None:
+    """A branch, tag or commit as git names them: no `..`, no leading `/`, no spaces (the
+    cache keeps `refs/<revision>` as a file: a revision never names a path outside it)."""
+    if revision is None:
+        return
+    if not _REVISION_RE.fullmatch(revision) or ".." in revision or revision.endswith(("/", ".lock")):
+        raise UsageError(f"--revision {revision!r} is not a branch, tag or commit name: use e.g. main,"
+                         " v1.0 or a 40-character commit hash")
+
+
 def token_from(name: str | None, required: bool = False) -> str | None:
     """The token in environment variable `name` (None: huggingface_hub's own lookup, HF_TOKEN
     or a stored login). Never printed, never stored. `required`: an unset variable is an error
     (the user named it)."""
     if not name:
         return None
+    if not _VARIABLE_RE.fullmatch(name):
+        raise UsageError(f"--token-env {name!r} is not an environment variable name: give the name"
+                         " of the variable that holds the token, e.g. --token-env HF_TOKEN")
     value = os.environ.get(name, "").strip()
     if not value:
         if required:

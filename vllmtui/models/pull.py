@@ -81,6 +81,7 @@ def plan_pull(repo: str, revision: str | None, cache_dir: Path, load_format: str
     if not hub.is_repo_id(repo):
         raise UsageError(f"{repo!r} is not a Hugging Face repo id: give it as org/name"
                             " (e.g. Qwen/Qwen2.5-0.5B-Instruct)")
+    hub.check_revision(revision)
     hub_env = hub.HubEnv.from_environ(environ)
     if hub_env.offline:
         raise UsageError("HF_HUB_OFFLINE is set: nothing can be downloaded (unset it, or set the"
@@ -289,6 +290,7 @@ def _fetch(plan: PullPlan, f: hub.RepoFile, tracker: Tracker, tell: Callable[[bo
 def _write_ref(plan: PullPlan) -> None:
     """`refs/<revision>` -> the commit, written atomically once every file is there."""
     revision = plan.listing.revision
+    hub.check_revision(revision)  # the ref is a file named by it: never outside refs/
     if is_commit(revision):
         return
     ref = plan.storage / "refs" / revision

@@ -101,3 +101,4 @@ def test_console_prints_lines_to_a_log_and_redraws_a_terminal() -> None:
     console.show(snap)
     console.end()
     assert tty.getvalue().count("\r") == 2 and tty.getvalue().endswith("\n")
+
