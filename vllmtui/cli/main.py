@@ -16,7 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vllmtui import __version__
-from vllmtui.cli import bench, chat, gateway, gpu, probes, profiles, pull, runtimes, servers, tunnels
+from vllmtui.cli import (
+    bench,
+    chat,
+    gateway,
+    gpu,
+    hosts,
+    probes,
+    profiles,
+    pull,
+    remote,
+    runtimes,
+    servers,
+    tunnels,
+)
 from vllmtui.cli.common import Handler
 from vllmtui.cli.models import add_parsers as add_model_parsers
 from vllmtui.core.errors import ProfileError, UsageError, VllmtuiError
@@ -59,11 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tmux-socket", metavar="NAME",
                         help="tmux socket name (tmux -L); default: $VLLMTUI_TMUX_SOCKET or tmux's default")
     parser.add_argument("--state-dir", metavar="DIR", help="where run directories live")
+    parser.add_argument("--host", dest="on_host", metavar="NAME", default=None,
+                        help="run the command on this hosts.yaml host (docs/hosts.md); also after it")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
+        p.add_argument("--host", dest="on_host", metavar="NAME", default=argparse.SUPPRESS,
+                       help="run it on this host of hosts.yaml (`local`: here; default: the profile's box)")
         return p
 
     # one module per command group; the order is the order `vllmtui --help` lists them in
@@ -79,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_parsers(add)
     add("tui", cmd_tui, "open the terminal UI (the default)")
     bench.add_parsers(add)
+    hosts.add_parsers(add)
     return parser
 
 
@@ -94,6 +112,10 @@ def main(argv: list[str] | None = None, open_tui: Callable[[Settings], int] | No
             raise UsageError("\n".join(problems))
         handler: Handler = getattr(args, "handler", cmd_tui)
         try:
+            if hasattr(args, "handler"):
+                there = remote.dispatch(args, list(sys.argv[1:] if argv is None else argv), settings)
+                if there is not None:
+                    return there
             return handler(args, settings)
         except OSError as exc:
             raise _dir_error(exc, settings) from None

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from vllmtui import __version__
 from vllmtui.cli.common import (
     AddCommand,
     add_profile_options,
@@ -17,6 +18,7 @@ from vllmtui.cli.common import (
     state_text,
 )
 from vllmtui.cli.options import non_negative_int, positive_float, positive_int
+from vllmtui.cli.remote import check_bind_host
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.humanize import fmt_duration
 from vllmtui.core.net import base_url
@@ -29,6 +31,7 @@ from vllmtui.servers.status import ServerStatus, session_name
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     loaded = load_profile_arg(args, settings)
+    check_bind_host(loaded, settings)
     good, _ = discover(settings)
     fleet = Fleet(settings)
     result = fleet.start(loaded, good, on_progress=lambda m: print(m, flush=True))
@@ -117,9 +120,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     orphans = fleet.orphans()
     if args.json:
         out = {
+            "vllmtui": __version__,
             "servers": [s.to_json() for s in statuses],
             "invalid_profiles": [{"name": b.name, "path": str(b.path)} for b in broken],
             "orphans": [{"pid": p.pid, "command": p.command, "user": p.user} for p in orphans],
+            "profiles": [{"name": p.profile.name, "path": str(p.path),
+                          "sent": p.path.is_relative_to(settings.sent_profiles_dir)} for p in good],
         }
         print(json.dumps(out, indent=2))
         return 0
@@ -135,6 +141,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{'':<22} hint: {s.failure.hint}")
     for bad in broken:
         print(f"{bad.name:<22} {'invalid profile':<34} ({bad.path}: `vllmtui check {bad.name}`)")
+    sent = [p.profile.name for p in good if p.path.is_relative_to(settings.sent_profiles_dir)]
+    if sent:
+        print(f"\nprofiles sent here by another machine (`start --host`): {', '.join(sent)}"
+              f" (in {settings.sent_profiles_dir}); the others are this machine's own")
     if orphans:
         print(f"\n{len(orphans)} orphaned vLLM process(es) (belong to no server; `vllmtui reap` kills them):")
         for p in orphans:
@@ -228,6 +238,8 @@ def add_parsers(add: AddCommand) -> None:
     p.add_argument("--wait", action="store_true", help="wait until ready, printing the phases")
     p.add_argument("--timeout", type=positive_float(), default=900.0,
                    help="seconds --wait waits (900)")
+    p.add_argument("--send", action="store_true",
+                   help="with --host: send this machine's profile even if the host has one of that name")
     p = add("stop", cmd_stop, "stop servers: gracefully, or --force")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--force", action="store_true",

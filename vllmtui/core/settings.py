@@ -11,6 +11,8 @@ import platformdirs
 from vllmtui.core.box_settings import read_box_settings
 
 APP = "vllmtui"
+SENT_PROFILES = "sent-profiles"
+"""The directory (in the config dir) where profiles sent from another machine are kept."""
 
 
 def _env_path(name: str) -> Path | None:
@@ -59,6 +61,11 @@ class Settings:
     """Seconds between two readings of every server's last probe (the table's LAST PROBE column)."""
     models_poll: float = 15.0
     """Seconds between two readings of the model files (the Models tab, only while it is shown)."""
+    host_timeout: float = 3.0
+    """Seconds a host's reading (over ssh) may take before the host shows `unreachable`."""
+    ssh_control_dir: Path | None = None
+    """Where the SSH control sockets live (one multiplexed connection per host); None:
+    `$VLLMTUI_SSH_CONTROL_DIR` or /tmp/vllmtui-ssh-UID (a socket path must be short)."""
     offline: bool = False
     """Box-wide offline mode: servers get HF_HUB_OFFLINE=1 unless a profile says `offline: false`
     (`$VLLMTUI_OFFLINE=1`, or `offline: true` in <config dir>/settings.yaml; docs/models.md)."""
@@ -81,7 +88,9 @@ class Settings:
         state = _absolute(state_dir) if state_dir else _env_path("VLLMTUI_STATE_DIR")
         data = _env_path("VLLMTUI_DATA_DIR")
         config = _env_path("VLLMTUI_CONFIG_DIR")
-        dirs += [(config or base.config_dir) / "profiles", Path.cwd() / "profiles"]
+        # a host's own profiles first; the ones a laptop sent (`start --host`) last
+        dirs += [(config or base.config_dir) / "profiles", Path.cwd() / "profiles",
+                 (config or base.config_dir) / SENT_PROFILES]
         socket = tmux_socket or os.environ.get("VLLMTUI_TMUX_SOCKET") or None
         box = read_box_settings(config or base.config_dir)
         return replace(
@@ -107,6 +116,11 @@ class Settings:
     def settings_file(self) -> Path:
         """The box-wide settings (`offline:`), read by `from_env`."""
         return self.config_dir / "settings.yaml"
+
+    @property
+    def sent_profiles_dir(self) -> Path:
+        """Profiles another machine's vllmtui sent here to start them (`start --host`)."""
+        return self.config_dir / SENT_PROFILES
 
     @property
     def models_dir(self) -> Path:

@@ -286,7 +286,10 @@ class Profile(_Strict):
     model: str = Field(min_length=1)
     served_model_name: str | None = Field(default=None, min_length=1)
     host: str = "127.0.0.1"
+    """vLLM's bind address (`--host`), NOT the machine it runs on: that is `box`."""
     port: int = 8000
+    box: str | None = Field(default=None, min_length=1)
+    """The hosts.yaml host this profile runs on by default (`--host` wins); None: this machine."""
     gpus: list[int] | None = None
     tensor_parallel_size: int | None = Field(default=None, ge=1)
     pipeline_parallel_size: int | None = Field(default=None, ge=1)

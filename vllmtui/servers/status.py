@@ -77,6 +77,11 @@ class ServerStatus:
             return self.detail or prepull.PHASE
         return logs.PHASE_LABELS.get(self.phase) if self.phase else None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServerStatus:
+        """The inverse of `to_json` (`status_from_json`)."""
+        return status_from_json(data)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -103,6 +108,44 @@ class ServerStatus:
             "time_to_ready": self.time_to_ready,
             "has_profile": self.has_profile,
         }
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def status_from_json(data: dict[str, Any]) -> ServerStatus:
+    """A status as `ServerStatus.to_json` wrote it (another host's vllmtui, over ssh). Fields
+    a newer or older vllmtui added or left out take their defaults; the health reading keeps
+    only its state."""
+    failure = data.get("failure")
+    health = data.get("health")
+    started = data.get("started")
+    uptime = data.get("uptime")
+    taken = started + uptime if isinstance(started, int | float) and isinstance(uptime, int | float) else None
+    return ServerStatus(
+        name=str(data["name"]),
+        state=str(data.get("state") or "stopped"),
+        phase=data.get("phase"),
+        detail=str(data.get("detail") or ""),
+        session=data.get("session"),
+        host=data.get("host"),
+        port=data.get("port"),
+        pid=data.get("pid"),
+        started=started,
+        run_dir=_path(data.get("run_dir")),
+        exit_status=data.get("exit_status"),
+        exit_signal=data.get("exit_signal"),
+        failure=logs.Failure(str(failure.get("key", "")), str(failure.get("line", "")),
+                             str(failure.get("hint", ""))) if isinstance(failure, dict) else None,
+        health=HealthReading(str(health)) if isinstance(health, str) else None,
+        eta=data.get("eta"),
+        time_to_ready=data.get("time_to_ready"),
+        has_profile=bool(data.get("has_profile", True)),
+        managed_by=data.get("managed_by"),
+        restarts=int(data.get("restarts") or 0),
+        taken_at=taken if taken is not None else time.time(),
+    )
 
 
 def derive_state(

@@ -1,0 +1,80 @@
+"""The host's side: `vllmtui hosts serve` answers JSON lines on stdin, one answer line each.
+
+Another machine's vllmtui runs it over its ssh connection and keeps it: one process per
+watching vllmtui, which keeps what it has read (the logs' offsets) between polls, so a poll
+costs the host a tmux listing and the /health checks, not a Python start.
+
+Requests: `{"op": "report", "gpus": true}` (servers, profiles and, if asked, the GPUs),
+`{"op": "version"}`. Every answer carries `"vllmtui": VERSION`; a failed one
+`"ok": false, "error": MESSAGE`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import IO, Any
+
+from vllmtui import __version__
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.settings import Settings
+from vllmtui.planner.gpu import read_gpus
+from vllmtui.profiles.loading import discover
+from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers.fleet import Fleet
+
+
+def profile_sources(settings: Settings, good: list[LoadedProfile],
+                    broken: list[BrokenProfile]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every profile here: name, path and whether another machine sent it (`sent`); and the
+    invalid ones (name, path)."""
+    sent = settings.sent_profiles_dir
+    rows = [{"name": p.profile.name, "path": str(p.path), "sent": p.path.is_relative_to(sent)}
+            for p in good]
+    return rows, [{"name": b.name, "path": str(b.path)} for b in broken]
+
+
+def report(settings: Settings, fleet: Fleet, gpus: bool = True) -> dict[str, Any]:
+    """What one poll of this host reads: its servers' statuses, its profiles, its GPUs."""
+    good, bad = discover(settings)
+    profiles, broken = profile_sources(settings, good, bad)
+    return {
+        "ok": True,
+        "vllmtui": __version__,
+        "hostname": socket.gethostname(),
+        "servers": [s.to_json() for s in fleet.statuses(good)],
+        "profiles": profiles,
+        "invalid_profiles": broken,
+        "gpus": read_gpus(fleet).to_json() if gpus else None,
+        "taken_at": time.time(),
+    }
+
+
+def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
+    """The answer to one request line (never raises)."""
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return {"ok": False, "vllmtui": __version__, "error": f"not JSON: {line[:80]!r}"}
+    op = request.get("op") if isinstance(request, dict) else None
+    try:
+        if op == "report":
+            return report(settings, fleet, bool(request.get("gpus", True)))
+        if op == "version":
+            return {"ok": True, "vllmtui": __version__, "hostname": socket.gethostname()}
+    except VllmtuiError as exc:
+        return {"ok": False, "vllmtui": __version__, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a reading that failed says so; the session goes on
+        return {"ok": False, "vllmtui": __version__, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": False, "vllmtui": __version__, "error": f"unknown op {op!r}: report or version"}
+
+
+def serve(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:
+    """Answer until stdin ends (the other side closed its ssh session)."""
+    fleet = Fleet(settings)
+    for line in stdin:
+        if line.strip():
+            stdout.write(json.dumps(answer(settings, fleet, line)) + "\n")
+            stdout.flush()
+    return 0
