@@ -10,30 +10,52 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vllmtui import __version__
-from vllmtui.cli import (
-    bench,
-    chat,
-    gateway,
-    gpu,
-    hosts,
-    probes,
-    profiles,
-    pull,
-    remote,
-    runtimes,
-    servers,
-    tunnels,
-)
 from vllmtui.cli.common import Handler
-from vllmtui.cli.models import add_parsers as add_model_parsers
 from vllmtui.core.errors import ProfileError, UsageError, VllmtuiError
 from vllmtui.core.settings import Settings, check_dirs
+
+# The command groups, each a module that registers its subcommands through `add_parsers(add)`,
+# in the order `vllmtui --help` lists them ("tui" is this module's own). A command imports
+# only its own module: `vllmtui status --json` does not pay for the bench's, the gateway's or
+# the hosts' imports (0.40 s -> see docs/tui.md). tests/unit/cli checks this table against
+# what the modules register.
+COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("profiles", ("profiles", "check")),
+    ("servers", ("start", "stop", "status", "attach", "logs", "reap", "runs")),
+    ("runtimes", ("demo-model", "runtime")),
+    ("probes", ("probe", "snippet")),
+    ("chat", ("chat",)),
+    ("gpu", ("gpus", "plan")),
+    ("models", ("models",)),
+    ("tunnels", ("tunnel",)),
+    ("gateway", ("gateway",)),
+    ("pull", ("pull",)),
+    ("", ("tui",)),
+    ("bench", ("bench", "metrics")),
+    ("hosts", ("hosts", "version")),
+)
+VALUE_OPTIONS = ("--profiles-dir", "--tmux-socket", "--state-dir", "--host")  # the top level's
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names (the first word that is not a top-level option or its
+    value); None when there is none."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if word in VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,7 +83,9 @@ def _dir_error(exc: OSError, settings: Settings) -> BaseException:
 # ------------------------------------------------------------------ parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, only the named command's group is registered
+    (every group for `--help`, no command or a word that is no command)."""
     parser = argparse.ArgumentParser(
         prog="vllmtui",
         description="Run vLLM servers from YAML profiles in tmux sessions. No command: the TUI.",
@@ -83,27 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run it on this host of hosts.yaml (`local`: here; default: the profile's box)")
         return p
 
-    # one module per command group; the order is the order `vllmtui --help` lists them in
-    profiles.add_parsers(add)
-    servers.add_parsers(add)
-    runtimes.add_parsers(add)
-    probes.add_parsers(add)
-    chat.add_parsers(add)
-    gpu.add_parsers(add)
-    add_model_parsers(add)
-    tunnels.add_parsers(add)
-    gateway.add_parsers(add)
-    pull.add_parsers(add)
-    add("tui", cmd_tui, "open the terminal UI (the default)")
-    bench.add_parsers(add)
-    hosts.add_parsers(add)
+    word = command_word(argv) if argv is not None else None
+    groups = [g for g in COMMANDS if word in g[1]] or list(COMMANDS)
+    for module, _names in groups:
+        if module:
+            importlib.import_module(f"vllmtui.cli.{module}").add_parsers(add)
+        else:
+            add("tui", cmd_tui, "open the terminal UI (the default)")
     return parser
 
 
 def main(argv: list[str] | None = None, open_tui: Callable[[Settings], int] | None = None) -> int:
     """Run one command; `open_tui` opens the TUI (for `vllmtui` alone or `vllmtui tui`)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     args.open_tui = open_tui
     try:
         settings = Settings.from_env(args.profiles_dir, args.state_dir, args.tmux_socket)
@@ -113,7 +131,9 @@ def main(argv: list[str] | None = None, open_tui: Callable[[Settings], int] | No
         handler: Handler = getattr(args, "handler", cmd_tui)
         try:
             if hasattr(args, "handler"):
-                there = remote.dispatch(args, list(sys.argv[1:] if argv is None else argv), settings)
+                from vllmtui.cli import remote  # (ssh, hosts.yaml): imported once a command runs
+
+                there = remote.dispatch(args, words, settings)
                 if there is not None:
                     return there
             return handler(args, settings)
