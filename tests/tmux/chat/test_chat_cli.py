@@ -198,7 +198,9 @@ def test_the_interactive_chat_in_a_real_terminal(started, settings, cli_env, tmu
     chats = sorted((settings.state_dir / "runs" / name).glob("*/chats/*.jsonl"))
     firsts = sorted(json.loads(p.read_text().splitlines()[1])["message"]["content"] for p in chats)
     assert firsts == ["hello", "second chat"]
-    second = [json.loads(line) for line in chats[-1].read_text().splitlines()]
+    # (both may be made within one second: their names do not sort by time then)
+    [later] = [p for p in chats if json.loads(p.read_text().splitlines()[1])["message"]["content"] == "second chat"]
+    second = [json.loads(line) for line in later.read_text().splitlines()]
     assert second[0]["settings"]["temperature"] == 0.3  # the new conversation keeps the settings
     assert second[-1]["stats"]["stopped"] is True
 
