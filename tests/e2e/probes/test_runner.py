@@ -95,8 +95,14 @@ def test_tool_probe_three_modes_and_schema_check_catches_random_arguments(vllm_s
         assert s.status_code == 200 and s.message is not None
         assert s.checks[0].name == "tool_calls present and parsed"
     named = {c.name: c for c in step(result, "tool_choice=get_weather").checks}
-    assert named["tool_calls present and parsed"].passed, named  # 0.32 on CPU parses named calls
-    assert named["calls the named tool get_weather"].passed
+    cut = named.get("finished before max_tokens")
+    if cut is not None and not cut.passed:
+        # random weights sometimes fill the forced call's strings up to max_tokens: the probe
+        # must then say the call was cut off, not that the server failed to parse a whole one
+        assert "finish_reason length" in cut.detail and not named["tool_calls present and parsed"].passed
+    else:
+        assert named["tool_calls present and parsed"].passed, named  # 0.32 on CPU parses named calls
+        assert named["calls the named tool get_weather"].passed
     caught = 0
     for s in result.steps[1:]:
         schema = next((c for c in s.checks if c.name == "arguments match the tool's JSON Schema"), None)
