@@ -51,6 +51,9 @@ class HostSpec(BaseModel):
         value = value.strip()
         if not value or value.startswith("-") or any(c.isspace() for c in value):
             raise ValueError("must be an ~/.ssh/config alias or user@host[:port] (no spaces, no leading '-')")
+        _dest, port = split_destination(value)
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not a TCP port: write user@host:PORT with PORT 1-65535")
         return value
 
     @field_validator("vllmtui")

@@ -97,3 +97,9 @@ def test_the_host_option_is_taken_out_of_the_passed_arguments() -> None:
     argv = ["--state-dir", "/s", "start", "qwen", "--host", "gpu1", "--wait", "--host=gpu1"]
     assert _rest(argv, "start") == ["qwen", "--wait"]
     assert argparse  # the parser keeps --host on every command (tests/tmux/cli)
+
+
+
+def test_a_port_out_of_range_is_refused_at_once(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="hosts.a.ssh: port 99999 is not a TCP port"):
+        load_hosts(_settings(tmp_path, "hosts:\n  a: {ssh: 'u@h:99999'}\n"))
