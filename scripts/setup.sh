@@ -16,7 +16,7 @@ fi
 runtime="${XDG_DATA_HOME:-$HOME/.local/share}/vllmtui/runtimes/vllm-cpu/.vllmtui-ready"
 setup_key() {
   { cat pyproject.toml scripts/setup.sh scripts/setup-vllm-cpu.sh; echo "${VLLMTUI_SKIP_CPU_RUNTIME:-0}"
-    [ "${VLLMTUI_SKIP_CPU_RUNTIME:-0}" = 1 ] || stat -c %Y "$runtime" 2>/dev/null; } | sha256sum | cut -c1-64
+    [ "${VLLMTUI_SKIP_CPU_RUNTIME:-0}" = 1 ] || stat -c %Y "$runtime" 2>/dev/null || echo none; } | sha256sum | cut -c1-64
 }
 stamp=.venv/.vllmtui-setup-plain; [ "${1:-}" = "--dev" ] && stamp=.venv/.vllmtui-setup-dev
 key=$(setup_key)
