@@ -41,8 +41,9 @@ class Settings:
     """Seconds between two readings of every server's status (tmux sessions, /health)."""
     profile_reload: float = 5.0
     """Seconds between two re-reads of the profile files, so edits made elsewhere show up."""
-    log_poll: float = 0.25
-    """Seconds between two looks at the followed log while it grows."""
+    log_poll: float = 0.1
+    """Seconds between two looks at the followed log while it grows (a quiet one: less and less
+    often, up to `log_poll_idle`)."""
     log_poll_idle: float = 1.0
     """The longest wait between two looks at a quiet log (the wait doubles up to this)."""
     gpu_poll: float = 2.0

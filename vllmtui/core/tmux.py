@@ -9,6 +9,10 @@ of vllmtui's environment), so a tmux server that vllmtui starts holds no secret 
 its global environment; a pane started with `pane_env` gets exactly that environment (plus
 tmux's TERM, TMUX, TMUX_PANE), whatever the tmux server's global environment holds; and the
 log pipe (`pipe_to_file`) runs `cat` with an empty environment.
+
+A long-lived reader (the TUI) makes its `Tmux(persistent=True)`: its readings then go through
+one control-mode client (`tmux_control.py`) instead of a `tmux` process each; when that client
+is gone, a reading takes a process again (and the next one reconnects).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vllmtui.core.errors import VllmtuiError
+from vllmtui.core.tmux_control import ControlClient, ControlClosed, ControlError
 
 SESSION_PREFIX = "vllmtui-"
 OPTION_PREFIX = "@vllmtui-"
@@ -131,8 +137,18 @@ def _int(value: str) -> int | None:
 class Tmux:
     """A tmux server: the user's default one, or the one on `socket` (tests use their own)."""
 
-    def __init__(self, socket: str | None = None):
+    def __init__(self, socket: str | None = None, persistent: bool = False):
         self.socket = socket
+        self.persistent = persistent
+        self._control: ControlClient | None = None
+        self._connecting = threading.Lock()
+
+    def close(self) -> None:
+        """End the control-mode client, if there is one, and read by processes from now on."""
+        self.persistent = False
+        client, self._control = self._control, None
+        if client is not None:
+            client.close()
 
     # -- plumbing
 
@@ -171,17 +187,56 @@ class Tmux:
             for s in ("no server running", "error connecting", "No such file", "no current target")
         )
 
+    def _read(self, *args: str) -> tuple[list[str], str | None]:
+        """A reading command's output lines, and the session the control client that read it
+        is attached to (None: read by a process of its own)."""
+        client = self._control
+        if client is not None:
+            try:
+                out = client.command(args)
+            except ControlError as exc:
+                raise TmuxError(f"tmux {args[0]}: {exc}") from None
+            except ControlClosed:
+                self._control = None
+            else:
+                while out and not out[-1]:
+                    out.pop()
+                return out, client.session
+        return self.run(*args), None
+
+    def _connect(self, names: list[str]) -> None:
+        """A persistent Tmux without a control client starts one, attached to one of these
+        sessions (never a user's own); it is tried again at the next reading if it fails."""
+        if not self.persistent or self._control is not None or not names:
+            return
+        if not self._connecting.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._control = ControlClient(self.base_argv(), names[0], client_environ())
+        except (ControlError, ControlClosed, OSError):
+            self._control = None
+        finally:
+            self._connecting.release()
+
     # -- reading
 
     def sessions(self) -> list[SessionInfo]:
         """Every vllmtui session (first pane of each). No tmux server: an empty list."""
         fmt = _SEP.join("#{" + f + "}" for f in _FIELDS)
         try:
-            lines = self.run("list-panes", "-a", "-F", fmt)
+            lines, own = self._read("list-panes", "-a", "-F", fmt)
         except TmuxError as exc:
             if self._no_server(str(exc)):
                 return []
             raise
+        seen = self._parse(lines, own)
+        if own is None:
+            self._connect(list(seen))
+        return list(seen.values())
+
+    def _parse(self, lines: list[str], own: str | None) -> dict[str, SessionInfo]:
+        """`list-panes -a` lines -> sessions by name; `own`: the session the control client is
+        attached to (it does not count as attached)."""
         seen: dict[str, SessionInfo] = {}
         for line in lines:
             parts = line.split(_SEP)
@@ -191,10 +246,11 @@ class Tmux:
             if name in seen:
                 continue
             options = {k: v for k, v in zip(OPTION_KEYS, parts[8:], strict=True) if v}
+            attached = _int(parts[2]) or 0
             seen[name] = SessionInfo(
                 name=name,
                 created=float(parts[1] or 0),
-                attached=parts[2] not in ("", "0"),
+                attached=attached > (1 if name == own else 0),
                 pane_pid=_int(parts[3]),
                 dead=parts[4] == "1",
                 dead_status=_int(parts[5]),
@@ -202,7 +258,7 @@ class Tmux:
                 current_command=parts[7],
                 options=options,
             )
-        return list(seen.values())
+        return seen
 
     def session(self, name: str) -> SessionInfo | None:
         for info in self.sessions():

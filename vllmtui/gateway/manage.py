@@ -27,7 +27,7 @@ from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SessionExists, SessionInfo, Tmux
 from vllmtui.profiles.gateway_config import LoadedGateway, load_gateway
 from vllmtui.profiles.launch import bind_problem
-from vllmtui.profiles.loading import discover
+from vllmtui.profiles.loading import ProfileCache, discover
 from vllmtui.servers import launcher
 
 SESSION = "vllmtui-gateway"
@@ -103,9 +103,14 @@ def _get(url: str, key: str | None, timeout: float) -> httpx.Response | None:
         return None
 
 
+_PROFILES = ProfileCache()
+"""The profiles as `gateway_status` last parsed them (the TUI reads the status every few
+seconds: 50 profiles parsed each time cost ~1 % of a core)."""
+
+
 def gateway_status(settings: Settings, timeout: float = 1.0) -> GatewayStatus:
     """The gateway's status: its tmux session, its /health and its /gateway/state."""
-    profiles, broken = discover(settings)
+    profiles, broken = discover(settings, _PROFILES)
     loaded, problems = load_gateway(settings, profiles, broken)
     config = loaded.config
     tmux = Tmux(settings.tmux_socket)

@@ -121,10 +121,12 @@ def probe_server(
     return run_probe(kind, target, options, on_text, cancel, status_reader(fleet, loaded))
 
 
-def server_snippets(settings: Settings, name: str, url: str | None = None) -> Snippets | str:
-    """The client snippets of a server (for the TUI), or what went wrong as a sentence."""
+def server_snippets(settings: Settings, name: str, url: str | None = None,
+                    loaded: LoadedProfile | None = None) -> Snippets | str:
+    """The client snippets of a server (for the TUI), or what went wrong as a sentence.
+    `loaded`: its profile as the caller has it (else it is looked up: every profile parsed)."""
     try:
-        target = probe_target(Fleet(settings), find_profile(settings, name), url)
+        target = probe_target(Fleet(settings), loaded or find_profile(settings, name), url)
     except VllmtuiError as exc:
         return str(exc)
     return client_snippets(target.base_url, target.model, target.api_key_env)

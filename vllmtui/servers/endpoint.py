@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 
 @dataclass(frozen=True)
 class HealthReading:
@@ -191,6 +189,8 @@ def health_many(targets: Sequence[tuple[str, int]], timeout: float = 1.0) -> lis
 
 def get_json(base_url: str, path: str, api_key: str | None = None, timeout: float = 5.0) -> Any:
     """GET a JSON endpoint (`/v1/models`, `/version`); raises httpx errors to the caller."""
+    import httpx  # lazily: the status poll (`health_many`) does not need it
+
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     response = httpx.get(base_url + path, headers=headers, timeout=timeout)
     response.raise_for_status()

@@ -24,7 +24,7 @@ from vllmtui.core.tmux import SessionInfo, Tmux
 from vllmtui.profiles.launch import LaunchSpec, resolve, runtime_python
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import checks, launcher, prepull, runs
+from vllmtui.servers import launcher, prepull, runs
 from vllmtui.servers.status import ServerStatus, StatusReader, session_name
 
 Progress = Callable[[str], None]
@@ -188,6 +188,8 @@ class Fleet:
     ) -> tuple[str, ...]:
         """Refuse on the errors of the start checks (`checks.start_problems`, the same that
         `vllmtui check` prints); their warnings (`file:line: field: message`)."""
+        from vllmtui.servers import checks  # the planner and the model checks: when starting
+
         problems = checks.start_problems(loaded, self.settings, others, self, say=say)
         errors = [p.line() for p in problems if p.level == "error"]
         if errors:
@@ -197,6 +199,8 @@ class Fleet:
     def fit_warnings(self, loaded: LoadedProfile) -> list[str]:
         """The memory plan's warnings for starting `loaded` now, for the GPUs as they are
         (`checks.fit_warnings`); never raises."""
+        from vllmtui.servers import checks
+
         try:
             snapshot = checks.gpu_snapshot(loaded, self)
         except VllmtuiError:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.tmux import SessionExists, Tmux
-from vllmtui.models import demo as demo_model
 from vllmtui.profiles.launch import DEMO_PREFIX, SECRET_FIELDS, LaunchSpec
 from vllmtui.profiles.model import LoadedProfile, Profile
 from vllmtui.servers import runs
@@ -46,6 +45,8 @@ def ensure_demo_model(
 ) -> None:
     """Generate a `demo:` profile's model files when they are not there yet."""
     if profile.model.startswith(DEMO_PREFIX) and spec.model_path is not None:
+        from vllmtui.models import demo as demo_model  # its argparse: for a demo profile only
+
         if not spec.model_path.exists():
             say(f"generating the demo model {spec.model_path}")
         demo_model.ensure_demo_model(

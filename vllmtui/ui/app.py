@@ -11,6 +11,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from vllmtui.core.settings import Settings
+from vllmtui.core.tmux import Tmux
 from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.keys import KEYS, Key
 from vllmtui.ui.screens.main import MainScreen
@@ -30,7 +31,8 @@ class VllmtuiApp(App[int]):
     def __init__(self, settings: Settings, display: Display | None = None, fleet: Fleet | None = None):
         super().__init__()
         self.settings = settings
-        self.fleet = fleet or Fleet(settings)
+        # the status poll reads tmux each second: through one control-mode client, not a process
+        self.fleet = fleet or Fleet(settings, Tmux(settings.tmux_socket, persistent=True))
         self.main = MainScreen(settings, self.fleet, display or Display())
 
     async def on_load(self) -> None:
@@ -41,6 +43,9 @@ class VllmtuiApp(App[int]):
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="vllmtui-worker")
         )
+
+    def on_unmount(self) -> None:
+        self.fleet.tmux.close()
 
     def get_default_screen(self) -> MainScreen:
         return self.main  # the bottom of the screen stack: dialogs open above it

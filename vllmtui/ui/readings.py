@@ -10,7 +10,7 @@ from vllmtui.core import procs
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.launch import resolve
-from vllmtui.profiles.loading import discover
+from vllmtui.profiles.loading import ProfileCache, discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers import logs, runs
 from vllmtui.servers.fleet import Fleet
@@ -22,10 +22,10 @@ CATCH_UP_BYTES = 16 << 20  # further behind than this: jump to the end again
 
 
 def read_profiles(
-    settings: Settings,
+    settings: Settings, cache: ProfileCache | None = None
 ) -> tuple[list[LoadedProfile], list[BrokenProfile], str | None]:
     try:
-        good, broken = discover(settings)
+        good, broken = discover(settings, cache)
     except VllmtuiError as exc:
         return [], [], str(exc)
     except OSError as exc:

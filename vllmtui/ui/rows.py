@@ -1,26 +1,28 @@
 """The server table's rows and the header from what the main screen last read (pure: no I/O,
-no widgets)."""
+no widgets).
+
+The panels' cells (GPU, load, last probe, tunnel, gateway) are imported when there is a
+reading of theirs: the first frame (no readings yet) does not load the panels' modules."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from vllmtui.planner.gpu import GpuSnapshot
-from vllmtui.probes.runner import ProbeResult
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers.metrics import MetricsSnapshot
 from vllmtui.servers.status import ServerStatus
-from vllmtui.tunnels.manager import TunnelStatus
 from vllmtui.ui.format import fmt_uptime, state_cell
-from vllmtui.ui.widgets.gateway_panel import GatewayReading, gateway_segment
-from vllmtui.ui.widgets.gpu_panel import gpu_cells
-from vllmtui.ui.widgets.metrics_panel import metrics_cell
-from vllmtui.ui.widgets.probe_panel import last_probe_cell
 from vllmtui.ui.widgets.server_table import Column, Row
-from vllmtui.ui.widgets.tunnels_panel import tunnel_marks
+
+if TYPE_CHECKING:
+    from vllmtui.planner.gpu import GpuSnapshot
+    from vllmtui.probes.runner import ProbeResult
+    from vllmtui.servers.metrics import MetricsSnapshot
+    from vllmtui.tunnels.manager import TunnelStatus
+    from vllmtui.ui.widgets.gateway_panel import GatewayReading
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "NAME"),
@@ -68,13 +70,25 @@ def feature_cells(r: Readings, status: ServerStatus, marks: Mapping[str, str]) -
     """The GPU, load, last-probe and tunnel cells of one server's row."""
     cells: dict[str, str | Text] = {}
     if r.gpu is not None:
+        from vllmtui.ui.widgets.gpu_panel import gpu_cells
+
         gpus, mem = gpu_cells(r.gpu, status.name)
         if gpus != "-":
             cells["gpus"] = gpus
         cells["gpumem"] = mem
-    cells["load"] = metrics_cell(r.metrics.get(status.name)) if status.running else "-"
+    if status.running:
+        from vllmtui.ui.widgets.metrics_panel import metrics_cell
+
+        cells["load"] = metrics_cell(r.metrics.get(status.name))
+    else:
+        cells["load"] = "-"
     result = r.last_probes.get(status.name)
-    cells["probe"] = _ascii(last_probe_cell(result)) if result else "-"
+    if result:
+        from vllmtui.ui.widgets.probe_panel import last_probe_cell
+
+        cells["probe"] = _ascii(last_probe_cell(result))
+    else:
+        cells["probe"] = "-"
     mark = marks.get(status.name)
     cells["tunnel"] = mark.replace("\u21c4", "").strip() if mark else "-"
     return cells
@@ -83,7 +97,11 @@ def feature_cells(r: Readings, status: ServerStatus, marks: Mapping[str, str]) -
 def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | None = None) -> list[Row]:
     """One row per server (in the fleet's order), then one per profile file that does not
     validate; the status column gets `width` characters at most."""
-    marks = tunnel_marks(r.tunnels)
+    marks: dict[str, str] = {}
+    if r.tunnels:
+        from vllmtui.ui.widgets.tunnels_panel import tunnel_marks
+
+        marks = tunnel_marks(r.tunnels)
     rows = []
     for name in r.order:
         status = r.statuses[name]
@@ -118,7 +136,11 @@ def header_text(r: Readings, hostname: str, gpu_summary: str | None, poll_error:
     bar.append(" vllmtui ", style="bold reverse")
     bar.append(f"  host {hostname}")
     bar.append(f"  servers {len(r.running_names())}/{total} running")
-    gateway = gateway_segment(r.gateway)
+    gateway = None
+    if r.gateway is not None:
+        from vllmtui.ui.widgets.gateway_panel import gateway_segment
+
+        gateway = gateway_segment(r.gateway)
     if gateway is not None:
         bar.append("  ")
         bar.append_text(gateway)

@@ -9,6 +9,7 @@ import pytest
 
 from vllmtui.core.errors import ProfileError, UsageError
 from vllmtui.profiles.loading import (
+    ProfileCache,
     discover,
     find_profile,
     load_profile_file,
@@ -252,6 +253,24 @@ def test_discover_keeps_broken_profiles_and_port_clashes(profiles_dir: Path, set
     assert port_clashes(good) == {"a": ["b"], "b": ["a"]}
     with pytest.raises(ProfileError, match="did you mean port"):
         find_profile(settings, "bad")
+
+
+def test_a_profile_cache_parses_a_file_again_only_when_it_changed(profiles_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    (profiles_dir / "a.yaml").write_text("model: m\nport: 8000\n")
+    (profiles_dir / "bad.yaml").write_text("model: m\nprot: 1\n")
+    cache = ProfileCache()
+    good, broken = discover(settings, cache)
+    again, broken_again = discover(settings, cache)
+    assert again[0] is good[0] and [b.name for b in broken_again] == ["bad"]  # not parsed again
+    assert str(broken_again[0].error) == str(broken[0].error)
+    (profiles_dir / "a.yaml").write_text("model: m\nport: 8001\n")  # same size: the stat moves
+    os.utime(profiles_dir / "a.yaml", ns=(0, 10**9))
+    changed, _ = discover(settings, cache)
+    assert changed[0].profile.port == 8001
+    (profiles_dir / "bad.yaml").write_text("model: m\nport: 9\n")
+    assert sorted(g.profile.name for g in discover(settings, cache)[0]) == ["a", "bad"]
+    (profiles_dir / "a.yaml").unlink()
+    assert [g.profile.name for g in discover(settings, cache)[0]] == ["bad"]
 
 
 def test_every_shipped_profile_validates() -> None:

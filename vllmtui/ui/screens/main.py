@@ -6,19 +6,21 @@ and post their readings up, which the screen folds into the table and the header
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from vllmtui.core.settings import Settings
+from vllmtui.profiles.loading import ProfileCache
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import ServerStatus
@@ -36,25 +38,28 @@ from vllmtui.ui.messages import (
 )
 from vllmtui.ui.rows import COLUMNS, Readings, header_text, table_rows
 from vllmtui.ui.screens.dialogs import MessageDialog
-from vllmtui.ui.screens.tabs import TABS, tab_panels
+from vllmtui.ui.screens.panel_keys import PanelKeys
+from vllmtui.ui.screens.tabs import FIRST, TABS, first_panel, hand_down, mark_shown, panel_of, tab_panel
 from vllmtui.ui.selection import Display, Selection
-from vllmtui.ui.widgets.bench_view import BenchView
-from vllmtui.ui.widgets.chat_panel import ChatPanel
-from vllmtui.ui.widgets.gateway_panel import GatewayPanel
-from vllmtui.ui.widgets.gpu_panel import GpuPanel
-from vllmtui.ui.widgets.info_panel import InfoPanel
-from vllmtui.ui.widgets.log_panel import LogPanel
-from vllmtui.ui.widgets.metrics_panel import MetricsTab
-from vllmtui.ui.widgets.models_panel import ModelsPanel
-from vllmtui.ui.widgets.plan_view import PlanView
-from vllmtui.ui.widgets.probe_panel import ProbePanel
 from vllmtui.ui.widgets.server_actions import ServerActions
 from vllmtui.ui.widgets.server_table import ServerTable
-from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
 from vllmtui.ui.work import worker
 
+if TYPE_CHECKING:  # the panels' modules load after the first frame (screens/tabs.py)
+    from vllmtui.ui.widgets.gateway_panel import GatewayPanel
+    from vllmtui.ui.widgets.gpu_panel import GpuPanel
+    from vllmtui.ui.widgets.info_panel import InfoPanel
+    from vllmtui.ui.widgets.metrics_panel import MetricsTab
+    from vllmtui.ui.widgets.plan_view import PlanView
+    from vllmtui.ui.widgets.probe_panel import ProbePanel
+    from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
 
-class MainScreen(Screen[None]):
+
+MOUNT_GAP = 0.01
+"""Seconds between two panels mounted after the first frame (the event loop's turn)."""
+
+
+class MainScreen(PanelKeys):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels, Plan, Bench, Gateway,
     Chat, Models), keys."""
 
@@ -75,17 +80,19 @@ class MainScreen(Screen[None]):
         self._select_after_reload: str | None = None
         self._topbar_text = ""
         self._hostname = look.hostname or os.uname().nodename
+        self._mounting = self._panels_mounted = self._hand_down_due = False
+        self._profile_cache = ProfileCache()
 
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        panels = tab_panels(self.settings, self.fleet, self.look)
         yield Static(id="topbar")
         yield ServerTable(columns=COLUMNS, id="servers")
-        with TabbedContent(id="detail", initial="tab-log"):
+        with TabbedContent(id="detail", initial=FIRST):
             for tab_id, title in TABS:
                 with TabPane(title, id=tab_id):
-                    yield panels[tab_id]
+                    if tab_id == FIRST:
+                        yield first_panel(self.settings, self.look)
         yield ServerActions(self.settings, self.fleet)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -97,22 +104,41 @@ class MainScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._poke.set()
 
+    def _start_mounting(self) -> None:
+        if not self._mounting and self._on_screen():
+            self._mounting = True
+            self.run_worker(self._mount_panels(), group="mount", exit_on_error=False)
+
+    async def _mount_panels(self) -> None:
+        """The other tabs' panels, once the first frame is on screen (their modules and
+        widgets would have cost the first frame ~0.3 s), one by one: a frame, a key or the
+        log's first lines can come in between (a worker: the screen's messages flow)."""
+        for tab_id, _title in TABS:
+            if tab_id == FIRST:
+                continue
+            await asyncio.sleep(MOUNT_GAP)
+            if not self._on_screen():
+                return
+            panel = tab_panel(tab_id, self.settings, self.fleet, self.look)
+            await self.query_one(f"#{tab_id}", TabPane).mount(panel)
+        self._panels_mounted = True
+        self.polls += 1  # the first reading counts once every panel has it
+        self._hand_down()
+        mark_shown(self, self.query_one(TabbedContent).active)
+        self._run_pending()
+
     # ---------------------------------------------------------------- what tests and the app read
 
     @property
     def statuses(self) -> dict[str, ServerStatus]:
         return self.readings.statuses
 
-    @property
-    def selected(self) -> str | None:
-        try:
-            return self.query_one(ServerTable).selected_name
-        except NoMatches:  # shutting down
-            return None
-
     def state_of(self, name: str) -> str | None:
-        """The state the table shows for `name` (tests and benchmarks read it)."""
+        """The state the table shows for `name` once every panel is there (tests and
+        benchmarks read it); None before."""
         r = self.readings
+        if not self._panels_mounted:
+            return None
         if name in r.broken and name not in r.statuses:
             return "invalid"
         status = r.statuses.get(name)
@@ -138,7 +164,7 @@ class MainScreen(Screen[None]):
             error = None
             if self._reload.is_set() or time.monotonic() - last_load > self.settings.profile_reload:
                 self._reload.clear()
-                profiles, broken, error = readings.read_profiles(self.settings)
+                profiles, broken, error = readings.read_profiles(self.settings, self._profile_cache)
                 last_load = time.monotonic()
             statuses, status_error = readings.read_statuses(self.fleet, profiles)
             if this.is_cancelled:
@@ -160,7 +186,10 @@ class MainScreen(Screen[None]):
         if not self._on_screen():
             return
         r = self.readings
-        self.polls += 1
+        if self._panels_mounted:
+            self.polls += 1
+        else:
+            self.call_after_refresh(self._start_mounting)
         self.poll_error = message.error
         if message.profiles or not message.error:
             r.profiles = {p.profile.name: p for p in message.profiles}
@@ -180,11 +209,15 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#servers")
     def _row_highlighted(self) -> None:
-        if self._on_screen():  # a highlight can arrive while the app shuts down
-            self._hand_down()
+        # the panels follow once the cursor's frame is on screen (a new log to read, a run
+        # history...), and once for keys pressed faster than frames (a held arrow key)
+        if self._on_screen() and not self._hand_down_due:
+            self._hand_down_due = True
+            self.call_after_refresh(self._hand_down)
 
     def _hand_down(self) -> None:
         """Give every panel the current selection (each decides what changed for it)."""
+        self._hand_down_due = False
         if not self._on_screen():
             return
         r = self.readings
@@ -193,27 +226,11 @@ class MainScreen(Screen[None]):
             name, r.statuses.get(name) if name else None, r.profiles.get(name) if name else None,
             tuple(r.statuses[n] for n in r.order), tuple(r.profiles.values()), tuple(r.broken.values()),
         )
-        self.query_one(LogPanel).selection = selection
-        self.query_one(InfoPanel).selection = selection
-        self.query_one(MetricsTab).selection = selection
-        self.query_one(ProbePanel).selection = selection
-        self.query_one(TunnelsPanel).selection = selection
-        self.query_one(PlanView).selection = selection
-        self.query_one(BenchView).selection = selection
-        self.query_one(ChatPanel).selection = selection
-        self.query_one(ModelsPanel).selection = selection
+        hand_down(self, selection)
         self.query_one(ServerActions).selection = selection
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        active = self.query_one(TabbedContent).active
-        self.query_one(GpuPanel).shown = active == "tab-gpu"
-        self.query_one(MetricsTab).shown = active == "tab-metrics"
-        self.query_one(TunnelsPanel).shown = active == "tab-tunnels"
-        self.query_one(PlanView).shown = active == "tab-plan"
-        self.query_one(BenchView).shown = active == "tab-bench"
-        self.query_one(GatewayPanel).shown = active == "tab-gateway"
-        self.query_one(ChatPanel).shown = active == "tab-chat"
-        self.query_one(ModelsPanel).shown = active == "tab-models"
+        mark_shown(self, self.query_one(TabbedContent).active)
         self.refresh_bindings()  # a tab's own keys (g, G on the Gateway tab) show in its footer only
 
     # ---------------------------------------------------------------- rendering
@@ -237,7 +254,9 @@ class MainScreen(Screen[None]):
 
     def on_gpu_panel_snapshot_taken(self, message: GpuPanel.SnapshotTaken) -> None:
         self.readings.gpu = message.snapshot
-        self.query_one(PlanView).gpu_snapshot = message.snapshot
+        plan = cast("PlanView | None", panel_of(self, "tab-plan"))
+        if plan is not None:
+            plan.gpu_snapshot = message.snapshot
         self._render_table()
         self._render_topbar()
 
@@ -282,7 +301,9 @@ class MainScreen(Screen[None]):
         self._render_table()
 
     def on_profile_edited(self, message: ProfileEdited) -> None:
-        self.query_one(InfoPanel).reread()
+        info = cast("InfoPanel | None", panel_of(self, "tab-info"))
+        if info is not None:
+            info.reread()
         self.refresh_now(reload_profiles=True)
 
     def on_profile_duplicated(self, message: ProfileDuplicated) -> None:
@@ -295,10 +316,6 @@ class MainScreen(Screen[None]):
     @property
     def _actions(self) -> ServerActions:
         return self.query_one(ServerActions)
-
-    @property
-    def _log(self) -> LogPanel:
-        return self.query_one(LogPanel)
 
     def action_start(self) -> None:
         self._actions.start()
@@ -324,72 +341,9 @@ class MainScreen(Screen[None]):
     def action_reap(self) -> None:
         self._actions.reap()
 
-    def show_tab(self, tab_id: str) -> None:
-        self.query_one(TabbedContent).active = tab_id
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A tab's own keys (g, G: the Gateway tab's) work on that tab only, where they win."""
         return not self._on_screen() or key_allowed(action, self.query_one(TabbedContent).active)
-
-    def action_gateway_up(self) -> None:
-        self.query_one(GatewayPanel).up()
-
-    def action_gateway_down(self) -> None:
-        self.query_one(GatewayPanel).down()
-
-    def action_log_tab(self) -> None:
-        self.show_tab("tab-log")
-        self._log.view.focus()
-
-    def action_info_tab(self) -> None:
-        self.show_tab("tab-info")
-
-    def action_search(self) -> None:
-        self.action_log_tab()
-        self._log.open_search()
-
-    def action_next_match(self) -> None:
-        self._log.next_match(forward=True)
-
-    def action_prev_match(self) -> None:
-        self._log.next_match(forward=False)
-
-    def action_problems(self) -> None:
-        self._log.toggle_problems()
-
-    def action_first_error(self) -> None:
-        self.action_log_tab()
-        self._log.first_error()
-
-    def action_follow(self) -> None:
-        self._log.view.follow_end()
-
-    def _probe(self, kind: str) -> None:
-        panel = self.query_one(ProbePanel)
-        if panel.selection.live and not panel.busy:
-            self.show_tab("tab-probe")
-        panel.run_probe(kind)
-
-    def action_probe_chat(self) -> None:
-        self._probe("chat")
-
-    def action_probe_tool(self) -> None:
-        self._probe("tools")
-
-    def action_tunnel(self) -> None:
-        if self.selected is not None:
-            self.query_one(TunnelsPanel).toggle(self.selected)
-
-    def action_chat_tab(self) -> None:
-        self.show_tab("tab-chat")
-        self.query_one(ChatPanel).focus_input()
-
-    def action_chat(self, what: str) -> None:
-        """The Chat tab's keys: new, open, export, gateway, stop."""
-        self.query_one(ChatPanel).key_pressed(what)
-
-    def action_remove_model(self) -> None:
-        self.query_one(ModelsPanel).remove_model()
 
     def action_help(self) -> None:
         self.app.push_screen(MessageDialog("vllmtui keys", help_text(), error=False))

@@ -1,23 +1,20 @@
-"""The main screen's detail tabs: their ids and titles, and the panel each one shows."""
+"""The main screen's detail tabs: their ids and titles, the panel each one shows, and how the
+screen reaches them.
+
+Only the Log tab's panel is there from the start: the others (and their modules: the planner,
+the bench, chat, the gateway, probes, httpx...) are mounted one by one once the first frame is
+on screen (`tab_panel`, `MainScreen._mount_panels`); until then `panel_of` answers None."""
 
 from __future__ import annotations
 
+from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.widget import Widget
+from textual.widgets import TabPane
 
 from vllmtui.core.settings import Settings
 from vllmtui.servers.fleet import Fleet
-from vllmtui.ui.selection import Display
-from vllmtui.ui.widgets.bench_view import BenchView
-from vllmtui.ui.widgets.chat_panel import ChatPanel
-from vllmtui.ui.widgets.gateway_panel import GatewayPanel
-from vllmtui.ui.widgets.gpu_panel import GpuPanel
-from vllmtui.ui.widgets.info_panel import InfoPanel
-from vllmtui.ui.widgets.log_panel import LogPanel
-from vllmtui.ui.widgets.metrics_panel import MetricsTab
-from vllmtui.ui.widgets.models_panel import ModelsPanel
-from vllmtui.ui.widgets.plan_view import PlanView
-from vllmtui.ui.widgets.probe_panel import ProbePanel
-from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
+from vllmtui.ui.selection import Display, Selection
 
 # tab id, title: the ids are stable (tests, docs and the `l`/`i` keys use them)
 TABS: tuple[tuple[str, str], ...] = (
@@ -33,21 +30,89 @@ TABS: tuple[tuple[str, str], ...] = (
     ("tab-chat", "Chat"),
     ("tab-models", "Models"),
 )
+FIRST = "tab-log"
+"""The tab shown at start: its panel is composed with the screen."""
+SELECTED = ("tab-log", "tab-info", "tab-metrics", "tab-probe", "tab-tunnels", "tab-plan", "tab-bench",
+            "tab-chat", "tab-models")
+"""The tabs whose panel follows the selection (`panel.selection`)."""
+RESTING = ("tab-gpu", "tab-metrics", "tab-tunnels", "tab-plan", "tab-bench", "tab-gateway", "tab-chat",
+           "tab-models")
+"""The tabs whose panel rests while hidden (`panel.shown`)."""
 
 
-def tab_panels(settings: Settings, fleet: Fleet, look: Display) -> dict[str, Widget]:
-    """The panel of each tab, by tab id."""
+def first_panel(settings: Settings, look: Display) -> Widget:
+    """The panel of the tab shown at start."""
+    from vllmtui.ui.widgets.log_panel import LogPanel
+
+    return LogPanel(settings, look)
+
+
+def tab_panel(tab_id: str, settings: Settings, fleet: Fleet, look: Display) -> Widget:
+    """The panel of a tab but the first (importing its module now)."""
     s = settings
-    return {
-        "tab-log": LogPanel(s, look),
-        "tab-info": InfoPanel(s, look, id="info"),
-        "tab-gpu": GpuPanel(fleet, s, id="gpu-panel"),
-        "tab-metrics": MetricsTab(s),
-        "tab-probe": ProbePanel(s, id="probe-panel"),
-        "tab-tunnels": TunnelsPanel(s, id="tunnels-panel"),
-        "tab-plan": PlanView(s, id="plan-view"),
-        "tab-bench": BenchView(s, id="bench-view"),
-        "tab-gateway": GatewayPanel(s, id="gateway-panel"),
-        "tab-chat": ChatPanel(s, id="chat-panel"),
-        "tab-models": ModelsPanel(s, id="models-panel"),
-    }
+    if tab_id == "tab-info":
+        from vllmtui.ui.widgets.info_panel import InfoPanel
+
+        return InfoPanel(s, look, id="info")
+    if tab_id == "tab-gpu":
+        from vllmtui.ui.widgets.gpu_panel import GpuPanel
+
+        return GpuPanel(fleet, s, id="gpu-panel")
+    if tab_id == "tab-metrics":
+        from vllmtui.ui.widgets.metrics_panel import MetricsTab
+
+        return MetricsTab(s)
+    if tab_id == "tab-probe":
+        from vllmtui.ui.widgets.probe_panel import ProbePanel
+
+        return ProbePanel(s, id="probe-panel")
+    if tab_id == "tab-tunnels":
+        from vllmtui.ui.widgets.tunnels_panel import TunnelsPanel
+
+        return TunnelsPanel(s, id="tunnels-panel")
+    if tab_id == "tab-plan":
+        from vllmtui.ui.widgets.plan_view import PlanView
+
+        return PlanView(s, id="plan-view")
+    if tab_id == "tab-bench":
+        from vllmtui.ui.widgets.bench_view import BenchView
+
+        return BenchView(s, id="bench-view")
+    if tab_id == "tab-gateway":
+        from vllmtui.ui.widgets.gateway_panel import GatewayPanel
+
+        return GatewayPanel(s, id="gateway-panel")
+    if tab_id == "tab-chat":
+        from vllmtui.ui.widgets.chat_panel import ChatPanel
+
+        return ChatPanel(s, id="chat-panel")
+    from vllmtui.ui.widgets.models_panel import ModelsPanel
+
+    assert tab_id == "tab-models", tab_id
+    return ModelsPanel(s, id="models-panel")
+
+
+def panel_of(screen: DOMNode, tab_id: str) -> Widget | None:
+    """The panel a tab shows; None before it is mounted (or while the app shuts down)."""
+    try:
+        pane = screen.query_one(f"#{tab_id}", TabPane)
+    except NoMatches:
+        return None
+    children = pane.children
+    return children[0] if children else None
+
+
+def hand_down(screen: DOMNode, selection: Selection) -> None:
+    """Give every mounted panel that follows the selection the current one."""
+    for tab_id in SELECTED:
+        panel = panel_of(screen, tab_id)
+        if panel is not None:
+            panel.selection = selection  # type: ignore[attr-defined]
+
+
+def mark_shown(screen: DOMNode, active: str) -> None:
+    """Tell the mounted panels that rest while hidden whether their tab is the active one."""
+    for tab_id in RESTING:
+        panel = panel_of(screen, tab_id)
+        if panel is not None:
+            panel.shown = tab_id == active  # type: ignore[attr-defined]

@@ -214,7 +214,7 @@ class ProbePanel(VerticalScroll):
         latest = latest_probes(status.run_dir) if status and status.run_dir else {}
         snippets = None
         if selection.name and status is not None and status.running:
-            found = server_snippets(settings, selection.name)
+            found = server_snippets(settings, selection.name, loaded=selection.loaded)
             snippets = None if isinstance(found, str) else found
         self.post_message(self.LatestRead(selection.name, latest, snippets))
 

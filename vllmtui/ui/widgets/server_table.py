@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 CellValue = str | Text
 
@@ -110,6 +111,26 @@ class ServerTable(DataTable[CellValue]):
                                                             width, cursor, hover)
         return lines
 
+    def _update_row(self, old: Row, row: Row) -> bool:
+        """Put a row's changed cells in; True when one changed its width (its column may
+        resize: the whole table is drawn again), False when none did (DataTable's own
+        `update_cell` would redraw every row: the cells are put in place, the row redrawn)."""
+        resized = False
+        for col in self._columns:
+            value = row.cells.get(col.key, "")
+            before = old.cells.get(col.key, "")
+            if before == value:
+                continue
+            self._stamp += 1
+            self._cell_stamp[(row.name, col.key)] = self._stamp
+            if len(str(before)) != len(str(value)):
+                self.update_cell(row.name, col.key, value, update_width=True)
+                resized = True
+            else:
+                self._data[RowKey(row.name)][ColumnKey(col.key)] = value
+                self._update_count += 1  # DataTable's caches of rows and lines
+        return resized
+
     def show(self, rows: Sequence[Row]) -> None:
         """Make the table show exactly `rows`, in that order, keeping the selection."""
         keep = self.selected_name
@@ -127,22 +148,17 @@ class ServerTable(DataTable[CellValue]):
             self.remove_row(gone)
             del self._rows[gone]
             changed = True  # the rows below moved up: their cached cells are stale
+        touched: set[str] = set()  # rows with a cell changed in place (its width the same)
         for row in rows:
             old = self._rows.get(row.name)
             cells = [row.cells.get(c.key, "") for c in self._columns]
             if old is None:
                 self.add_row(*cells, key=row.name)
                 changed = True
-            else:
-                for col in self._columns:
-                    value = row.cells.get(col.key, "")
-                    before = old.cells.get(col.key, "")
-                    if before != value:
-                        self.update_cell(row.name, col.key, value, update_width=True)
-                        self._stamp += 1
-                        self._cell_stamp[(row.name, col.key)] = self._stamp
-                        # a cell of another width may resize its column
-                        changed = changed or len(str(before)) != len(str(value))
+            elif self._update_row(old, row):
+                changed = True
+            elif old != row:
+                touched.add(row.name)
             self._rows[row.name] = row
         # new rows were appended at the end: rebuild when that broke the wanted order
         if list(self._rows) != wanted:
@@ -156,6 +172,9 @@ class ServerTable(DataTable[CellValue]):
             # (a row drawn cut to the old widths): drop the row caches after any change
             self._clear_caches()
             self.refresh()
+        else:  # only the rows that changed are drawn again (an uptime ticking: one row)
+            for name in touched:
+                self.refresh_row(self.get_row_index(name))
         self._known_count = self._update_count  # what show() did is in the cell stamps
         if keep is not None and keep in self._rows:
             index = self.get_row_index(keep)
