@@ -46,7 +46,8 @@ async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 
             raise AssertionError(
                 f"timed out after {timeout} s waiting for {what}; the app saw {seen},"
                 f" poll error {getattr(app, 'poll_error', None)!r}, polls {getattr(app, 'polls', 0)},"
-                f" notifications {[n.message for n in pilot.app._notifications]}"
+                f" notifications {[n.message for n in pilot.app._notifications]},"
+                f" screens {[type(sc).__name__ for sc in pilot.app.screen_stack]}"
             )
         await pilot.pause(0.05)
 

@@ -81,6 +81,7 @@ class MainScreen(PanelKeys):
         self._topbar_text = ""
         self._hostname = look.hostname or os.uname().nodename
         self._mounting = self._panels_mounted = self._hand_down_due = False
+        self._handed: str | None = None  # the row the panels were last given
         self._profile_cache = ProfileCache()
 
     # ---------------------------------------------------------------- layout
@@ -215,6 +216,12 @@ class MainScreen(PanelKeys):
             self._hand_down_due = True
             self.call_after_refresh(self._hand_down)
 
+    def _flush_hand_down(self) -> None:
+        """A key acts on the row under the cursor: hand it down now if the cursor moved since
+        (the hand-down waits for the cursor's frame; a key can come first)."""
+        if self._hand_down_due or self.selected != self._handed:
+            self._hand_down()
+
     def _hand_down(self) -> None:
         """Give every panel the current selection (each decides what changed for it)."""
         self._hand_down_due = False
@@ -228,6 +235,7 @@ class MainScreen(PanelKeys):
         )
         hand_down(self, selection)
         self.query_one(ServerActions).selection = selection
+        self._handed = name
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         mark_shown(self, self.query_one(TabbedContent).active)
@@ -315,6 +323,7 @@ class MainScreen(PanelKeys):
 
     @property
     def _actions(self) -> ServerActions:
+        self._flush_hand_down()
         return self.query_one(ServerActions)
 
     def action_start(self) -> None:

@@ -31,8 +31,12 @@ class PanelKeys(Screen[None]):
         super().__init__()
         self._pending: list[tuple[str, Callable[[Any], None]]] = []
 
+    def _flush_hand_down(self) -> None:
+        """Hand the row under the cursor to the panels now, if that is still to come."""
+
     def _with(self, tab_id: str, act: Callable[[Any], None]) -> None:
         """`act(panel)` now, or once the tab's panel is mounted."""
+        self._flush_hand_down()
         panel = panel_of(self, tab_id)
         if panel is None:
             self._pending.append((tab_id, act))
