@@ -18,7 +18,7 @@ from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SESSION_PREFIX, SessionInfo, Tmux
 from vllmtui.profiles.loading import did_you_mean, discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import logs, prepull, runs
+from vllmtui.servers import failures, logs, prepull, runs
 from vllmtui.servers.endpoint import HealthReading, health_many
 
 STATES = ("stopped", "starting", "ready", "asleep", "unhealthy", "stopping", "exited", "crashed")
@@ -52,7 +52,7 @@ class ServerStatus:
     """A dead pane's exit status as a shell reports it: its own, or 128 + the signal."""
     exit_signal: int | None = None
     """The signal that killed a dead pane's process (SIGKILL: 9), else None."""
-    failure: logs.Failure | None = None
+    failure: failures.Failure | None = None
     health: HealthReading | None = None
     eta: float | None = None
     time_to_ready: float | None = None
@@ -136,7 +136,7 @@ def status_from_json(data: dict[str, Any]) -> ServerStatus:
         run_dir=_path(data.get("run_dir")),
         exit_status=data.get("exit_status"),
         exit_signal=data.get("exit_signal"),
-        failure=logs.Failure(str(failure.get("key", "")), str(failure.get("line", "")),
+        failure=failures.Failure(str(failure.get("key", "")), str(failure.get("line", "")),
                              str(failure.get("hint", ""))) if isinstance(failure, dict) else None,
         health=HealthReading(str(health)) if isinstance(health, str) else None,
         eta=data.get("eta"),

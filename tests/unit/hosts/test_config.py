@@ -15,7 +15,7 @@ from vllmtui.core.settings import Settings
 from vllmtui.hosts.config import DEFAULT_VLLMTUI, LOCAL, HostConfig, load_hosts, pick
 from vllmtui.hosts.fleet import reading_from
 from vllmtui.hosts.ssh import explain, ssh_argv
-from vllmtui.servers.logs import Failure
+from vllmtui.servers.failures import Failure
 from vllmtui.servers.status import ServerStatus
 
 

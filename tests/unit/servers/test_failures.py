@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import DATA
-from vllmtui.servers import logs
+from vllmtui.servers import failures, logs
 
 CORPUS = DATA / "vllm-failures"
 CASES: dict[str, dict[str, Any]] = json.loads((CORPUS / "cases.json").read_text())["cases"]
@@ -25,7 +25,7 @@ def _lines(name: str) -> list[str]:
     return [logs.clean_line(line) for line in lines]
 
 
-def _check(failure: logs.Failure | None, expect: dict[str, Any]) -> None:
+def _check(failure: failures.Failure | None, expect: dict[str, Any]) -> None:
     if expect["key"] is None:
         assert failure is None, f"the log names no cause, yet {failure}"
         return
@@ -79,17 +79,17 @@ def test_the_root_cause_of_a_real_failure_as_scan_reads_it(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_usage_text_tracebacks_and_info_lines_are_never_a_root_cause(name: str) -> None:
     for line in _lines(name):
-        message = logs._message(line)[1]
+        message = failures._message(line)[1]
         if re.match(r"usage: |\s+\[|\s+File \"|\s{4}", message) or " INFO " in line[:40]:
-            assert logs.failure_of(line) is None, line
+            assert failures.failure_of(line) is None, line
 
 
 def test_each_cause_s_needles_are_in_every_line_its_pattern_matches() -> None:
     # the needles skip a pattern's regex search: they must never skip a line it would match
     for name in NAMES:
         for line in _lines(name):
-            message = logs._message(line)[1]
-            for cause in logs._FAILURES:
+            message = failures._message(line)[1]
+            for cause in failures._FAILURES:
                 if cause.pattern.search(message):
                     assert any(n in message for n in cause.needles), (cause.key, line)
 
@@ -97,7 +97,7 @@ def test_each_cause_s_needles_are_in_every_line_its_pattern_matches() -> None:
 # ---------------------------------------------------------------- hints name the profile field
 
 
-def _root(name: str) -> logs.Failure:
+def _root(name: str) -> failures.Failure:
     failure = logs.scan(CORPUS / f"{name}.log").failure
     assert failure is not None
     return failure
@@ -140,8 +140,8 @@ def test_an_unknown_tool_parser_lists_the_parsers_vllm_has() -> None:
     ],
 )
 def test_argparse_hints_name_the_profile_setting(line: str, hint_part: str) -> None:
-    failure = logs.failure_of(line)
-    assert failure is not None and failure.rank == logs.ARGS
+    failure = failures.failure_of(line)
+    assert failure is not None and failure.rank == failures.ARGS
     assert hint_part in failure.hint
 
 
@@ -149,7 +149,7 @@ def test_the_chat_template_message_of_vllm_s_reply_is_recognised() -> None:
     # vLLM 0.32 puts it in the 400 reply only (the no-chat-template case); a log that has it
     # (another version, a proxy's log) gets the specific hint
     body = json.loads(CASES["no-chat-template"]["response"]["body"])
-    failure = logs.failure_of(f"ValueError: {body['error']['message']}")
+    failure = failures.failure_of(f"ValueError: {body['error']['message']}")
     assert failure is not None and failure.key == "chat-template" and "`chat_template:`" in failure.hint
 
 
@@ -232,5 +232,5 @@ def test_failure_of_is_linear_on_hostile_lines() -> None:
                  "ERROR " + "failed " * 15_000, "api_server.py: error: argument --x: invalid choice: '" + "'," * 30_000,
                  "Model architectures [" + "[" * 100_000, "(A pid=1) " * 10_000]:
         start = time.perf_counter()
-        logs.failure_of(line)
+        failures.failure_of(line)
         assert time.perf_counter() - start < 0.5, line[:40]

@@ -6,7 +6,8 @@ import pytest
 
 from vllmtui.core.tmux import SessionInfo
 from vllmtui.servers.endpoint import HealthReading
-from vllmtui.servers.logs import LogState, failure_of
+from vllmtui.servers.failures import failure_of
+from vllmtui.servers.logs import LogState
 from vllmtui.servers.status import derive_state
 
 

