@@ -67,7 +67,9 @@ def test_on_demand_real_vllm_routing_streaming_and_abort(settings, profiles_dir,
     # On 2 busy cores vLLM's OpenMP threads can starve the client for seconds (seen in CI: the
     # first line arrived after all 900 tokens). Such a try proves nothing, so it is tried afresh.
     body.update(max_tokens=900)
-    for _ in range(4):
+    tries = 8
+    for _ in range(tries):
+        time.sleep(0.5)  # let the box settle between tries
         before = _metric(direct, "vllm:generation_tokens_total")
         with httpx.stream("POST", f"{origin}/v1/chat/completions", json=body, timeout=60) as resp:
             for line in resp.iter_lines():
@@ -79,5 +81,5 @@ def test_on_demand_real_vllm_routing_streaming_and_abort(settings, profiles_dir,
         generated = _metric(direct, "vllm:generation_tokens_total") - before
         if at_leave < 600:
             break
-    assert at_leave < 600, f"in 4 tries the client's first line came only after {at_leave} tokens"
+    assert at_leave < 600, f"in {tries} tries the client's first line came only after {at_leave} tokens"
     assert generated < 900, f"vLLM generated {generated} tokens for a client that had left at {at_leave}"
