@@ -93,13 +93,16 @@ def tab_panel(tab_id: str, settings: Settings, fleet: Fleet, look: Display) -> W
 
 
 def panel_of(screen: DOMNode, tab_id: str) -> Widget | None:
-    """The panel a tab shows; None before it is mounted (or while the app shuts down)."""
+    """The panel a tab shows; None until its mount is done (compose and all), or while the app
+    shuts down."""
     try:
         pane = screen.query_one(f"#{tab_id}", TabPane)
     except NoMatches:
         return None
     children = pane.children
-    return children[0] if children else None
+    if not children or not children[0].is_mounted:  # in the pane, but not yet composed
+        return None
+    return children[0]
 
 
 def hand_down(screen: DOMNode, selection: Selection) -> None:

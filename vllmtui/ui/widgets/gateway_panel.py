@@ -31,6 +31,7 @@ from vllmtui.gateway import manage
 from vllmtui.gateway.manage import GatewayStatus
 from vllmtui.ui.format import STATE_STYLES, fmt_uptime
 from vllmtui.ui.screens.dialogs import ConfirmDialog
+from vllmtui.ui.widgets.body import update_body
 from vllmtui.ui.work import worker
 
 # The poll intervals (Settings has no gateway fields yet: the domain's settings are not the UI's to add)
@@ -358,4 +359,4 @@ class GatewayPanel(VerticalScroll):
     def show(self, reading: GatewayReading | None) -> None:
         """Render a reading."""
         self.reading = reading
-        self.query_one("#gateway-body", Static).update(gateway_text(reading, self.pending))
+        update_body(self, "gateway-body", gateway_text(reading, self.pending))

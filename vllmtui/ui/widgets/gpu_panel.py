@@ -23,6 +23,7 @@ from vllmtui.core import humanize
 from vllmtui.core.settings import Settings
 from vllmtui.planner.gpu import GpuHistory, GpuProcess, GpuReading, GpuSnapshot, read_gpus
 from vllmtui.servers.fleet import Fleet
+from vllmtui.ui.widgets.body import update_body
 from vllmtui.ui.work import worker
 
 REAP_KEY = "R"
@@ -187,4 +188,4 @@ class GpuPanel(VerticalScroll):
         """Render a reading."""
         self.snapshot = snapshot
         self.history = history
-        self.query_one("#gpu-panel-body", Static).update(gpu_panel_text(snapshot, history))
+        update_body(self, "gpu-panel-body", gpu_panel_text(snapshot, history))

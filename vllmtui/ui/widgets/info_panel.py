@@ -19,6 +19,7 @@ from vllmtui.servers.status import ServerStatus
 from vllmtui.ui import readings
 from vllmtui.ui.messages import InfoRead, InfoSnapshot
 from vllmtui.ui.selection import Display, Selection
+from vllmtui.ui.widgets.body import update_body
 from vllmtui.ui.work import worker
 
 
@@ -122,4 +123,4 @@ class InfoPanel(VerticalScroll):
         self.show(info_text(status, info, self.look.scrub))
 
     def show(self, text: Text) -> None:
-        self.query_one("#info-body", Static).update(text)
+        update_body(self, "info-body", text)

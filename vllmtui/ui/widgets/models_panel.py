@@ -35,6 +35,7 @@ from vllmtui.models.removal import Removal, plan_removal, refuse_busy, remove
 from vllmtui.servers.model_use import servers_using
 from vllmtui.ui.screens.dialogs import ConfirmDialog, PickDialog
 from vllmtui.ui.selection import Selection
+from vllmtui.ui.widgets.body import update_body
 from vllmtui.ui.work import worker
 
 HIDDEN_WAIT = 3600.0
@@ -267,6 +268,5 @@ class ModelsPanel(VerticalScroll):
     def _refresh_view(self) -> None:
         if not self.shown:  # hidden tabs are not re-rendered; they catch up when shown
             return
-        self.query_one("#models-body", Static).update(
-            models_text(self.report, self.now(), self.error, self.pending))
+        update_body(self, "models-body", models_text(self.report, self.now(), self.error, self.pending))
 

@@ -24,6 +24,7 @@ from vllmtui.planner.vllm_figures import VllmFigures
 from vllmtui.profiles.model import LoadedProfile
 from vllmtui.servers.figures import logged_figures
 from vllmtui.ui.selection import Selection
+from vllmtui.ui.widgets.body import update_body
 from vllmtui.ui.work import worker
 
 
@@ -125,4 +126,4 @@ class PlanView(VerticalScroll):
 
     def show(self, message: PlanMade) -> None:
         self.message = message
-        self.query_one("#plan-view-body", Static).update(plan_text(message))
+        update_body(self, "plan-view-body", plan_text(message))
