@@ -7,14 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 
-import pytest
 import yaml
 
 from tests.support.helpers import free_port, wait_for
@@ -24,63 +18,6 @@ from vllmtui.profiles.loading import find_profile
 from vllmtui.servers.fleet import Fleet
 from vllmtui.ui.app import VllmtuiApp
 from vllmtui.ui.widgets.server_table import ServerTable
-
-
-class Terminal:
-    """A pane of its own tmux server, running `vllmtui` with the test's environment."""
-
-    def __init__(self, env: dict[str, str], cwd: str, width: int = 100, height: int = 30):
-        self.cwd = cwd  # not the checkout: its profiles/ would be found too
-        self.socket = f"vllmtui-term-{uuid.uuid4().hex[:8]}"
-        self.env = env
-        self.size = (width, height)
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
-        ).stdout
-
-    def launch(self) -> None:
-        exports = " ".join(
-            f"{k}={shlex.quote(v)}" for k, v in self.env.items() if k.startswith("VLLMTUI_")
-        )
-        # a user over plain SSH: not inside tmux, so `a` runs `tmux attach`
-        command = f"unset TMUX; export {exports} TERM=xterm-256color; exec {sys.executable} -m vllmtui"
-        if self._has():
-            self.tmux("respawn-pane", "-k", "-t", "term", command)
-        else:
-            subprocess.run(
-                ["tmux", "-L", self.socket, "new-session", "-d", "-s", "term",
-                 "-x", str(self.size[0]), "-y", str(self.size[1]), "-c", self.cwd, command],
-                check=True,
-            )
-            self.tmux("set-option", "-t", "term", "remain-on-exit", "on")
-
-    def _has(self) -> bool:
-        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "term"],
-                              capture_output=True).returncode == 0
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "term")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "term", *keys)
-
-    def app_pid(self) -> int:
-        return int(self.tmux("display-message", "-p", "-t", "term", "#{pane_pid}").strip())
-
-    def dead(self) -> bool:
-        return self.tmux("display-message", "-p", "-t", "term", "#{pane_dead}").strip() == "1"
-
-    def close(self) -> None:
-        self.tmux("kill-server")
-
-
-@pytest.fixture
-def terminal(cli_env: dict[str, str], tmp_path) -> Iterator[Terminal]:
-    term = Terminal(cli_env, str(tmp_path))
-    yield term
-    term.close()
 
 
 def test_a_attaches_and_prefix_d_returns_to_the_app(settings, standin_profile, terminal):

@@ -15,12 +15,14 @@ The API the CLI and the TUI share (docs/hosts.md):
 - `forward(host, port, remote_host="127.0.0.1") -> local port`: a local forward over the
   host's control master (`ssh -O forward -L`), so probes and benchmarks reach its servers;
   `base_url(host, status)`.
+- `ask(host, message, channel=...)`: one request on a session of its own (a log follower's).
 - `close()`: ends the sessions and the control masters this object opened.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -36,7 +38,7 @@ from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.net import client_host
 from vllmtui.core.settings import Settings
 from vllmtui.hosts.config import HostConfig, load_hosts, pick
-from vllmtui.hosts.serve import report
+from vllmtui.hosts.serve import answer, report
 from vllmtui.hosts.ssh import Link, LinkError, control, control_dir, remote_command, ssh_argv
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import ServerStatus
@@ -137,6 +139,7 @@ class Hosts:
         self.hosts = hosts if hosts is not None else load_hosts(settings)
         self.directory = control_dir(settings)
         self._links: dict[str, Link] = {}
+        self._side: dict[tuple[str, str], tuple[Link, threading.Lock]] = {}
         self._asks: dict[str, Future[HostReading]] = {}
         self._forwards: dict[tuple[str, str, int], int] = {}
         self._asked_at: dict[str, float] = {}
@@ -209,6 +212,23 @@ class Hosts:
             return HostReading(name, False, f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - begin)
         return reading_from(name, answer, time.monotonic() - begin)
 
+    def ask(self, host: str, message: dict[str, Any], timeout: float | None = None,
+            channel: str = "side") -> dict[str, Any]:
+        """One request to the host's `hosts serve` on a session of its own (`channel`: a log
+        follower does not queue behind the polls); the answer, or VllmtuiError saying why
+        there is none. `local` answers in this process."""
+        config = self.config(host)
+        if config.is_local:
+            return answer(self.settings, self._fleet or Fleet(self.settings), json.dumps(message))
+        with self._lock:
+            fresh = (Link(config, self.directory), threading.Lock())
+            link, lock = self._side.setdefault((host, channel), fresh)
+        with lock:
+            try:
+                return link.request(message, timeout or self.settings.host_timeout)
+            except LinkError as exc:
+                raise VllmtuiError(f"{host}: {exc}") from None
+
     # ------------------------------------------------------------ commands
 
     def command_argv(self, host: str, argv: list[str], tty: bool = False) -> list[str]:
@@ -271,9 +291,10 @@ class Hosts:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             links, self._links = self._links, {}
+            side, self._side = self._side, {}
             opened = set(links) | {key[0] for key in self._forwards}
             self._forwards.clear()
-        for link in links.values():
+        for link in [*links.values(), *(link for link, _ in side.values())]:
             link.close()
         for name in opened:
             control(self.hosts[name], self.directory, "exit", timeout=3)

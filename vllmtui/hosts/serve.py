@@ -5,8 +5,9 @@ watching vllmtui, which keeps what it has read (the logs' offsets) between polls
 costs the host a tmux listing and the /health checks, not a Python start.
 
 Requests: `{"op": "report", "gpus": true}` (servers, profiles and, if asked, the GPUs),
-`{"op": "version"}`. Every answer carries `"vllmtui": VERSION`; a failed one
-`"ok": false, "error": MESSAGE`.
+`{"op": "log", "run_dir": DIR, "offset": N | null, "lines": N}` (a server's log from its end
+or from a byte offset: `log_answer`), `{"op": "version"}`. Every answer carries
+`"vllmtui": VERSION`; a failed one `"ok": false, "error": MESSAGE`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 from typing import IO, Any
 
 from vllmtui import __version__
@@ -22,7 +24,9 @@ from vllmtui.core.settings import Settings
 from vllmtui.planner.gpu import read_gpus
 from vllmtui.profiles.loading import discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
+from vllmtui.servers import logs
 from vllmtui.servers.fleet import Fleet
+from vllmtui.servers.runs import LOG
 
 
 def profile_sources(settings: Settings, good: list[LoadedProfile],
@@ -51,6 +55,36 @@ def report(settings: Settings, fleet: Fleet, gpus: bool = True) -> dict[str, Any
     }
 
 
+LOG_LINES = 2000
+"""Most lines one `log` answer carries from a log's end."""
+
+
+def log_answer(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """A server's log, read here for another machine: the last `lines` lines (`offset` null)
+    or the complete lines after byte `offset`; `reset` when the file shrank (a new run's).
+    Only the logs of this host's own runs (under its runs dir) are read."""
+    runs_dir = settings.runs_dir.resolve()
+    try:
+        run_dir = Path(str(request["run_dir"])).resolve()
+        offset = request.get("offset")
+        count = min(LOG_LINES, int(request.get("lines") or LOG_LINES))
+    except (KeyError, TypeError, ValueError):
+        return {"ok": False, "vllmtui": __version__, "error": "log needs run_dir, offset and lines"}
+    if not run_dir.is_relative_to(runs_dir):
+        return {"ok": False, "vllmtui": __version__, "error": f"{run_dir} is not a run of this host"}
+    path = run_dir / LOG
+    reset = False
+    if offset is not None:
+        size = path.stat().st_size if path.exists() else 0
+        reset = int(offset) > size
+    if offset is None or reset:
+        lines, end = logs.tail_lines(path, count)
+    else:
+        lines, end = logs.read_lines_from(path, int(offset))
+        lines = lines[-LOG_LINES * 5:]
+    return {"ok": True, "vllmtui": __version__, "lines": lines, "offset": end, "reset": reset}
+
+
 def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
     """The answer to one request line (never raises)."""
     try:
@@ -61,13 +95,15 @@ def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
     try:
         if op == "report":
             return report(settings, fleet, bool(request.get("gpus", True)))
+        if op == "log":
+            return log_answer(settings, request)
         if op == "version":
             return {"ok": True, "vllmtui": __version__, "hostname": socket.gethostname()}
     except VllmtuiError as exc:
         return {"ok": False, "vllmtui": __version__, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a reading that failed says so; the session goes on
         return {"ok": False, "vllmtui": __version__, "error": f"{type(exc).__name__}: {exc}"}
-    return {"ok": False, "vllmtui": __version__, "error": f"unknown op {op!r}: report or version"}
+    return {"ok": False, "vllmtui": __version__, "error": f"unknown op {op!r}: report, log or version"}
 
 
 def serve(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:

@@ -175,6 +175,34 @@ class GpuSnapshot:
             text += f"  {len(orphans)} ORPHAN(S) holding GPU memory"
         return text
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GpuSnapshot:
+        """A reading another host's vllmtui sent (`to_json`); what it lacks stays unknown.
+        ValueError when it is not a reading at all."""
+        try:
+            gpus = tuple(
+                GpuReading(
+                    int(g["index"]), str(g.get("name") or "?"), str(g.get("uuid") or ""),
+                    utilization=_int_or_none(g.get("utilization")),
+                    memory_used=_int_or_none(g.get("memory_used")),
+                    memory_total=_int_or_none(g.get("memory_total")),
+                    temperature=_int_or_none(g.get("temperature")),
+                    power_draw=_int_or_none(g.get("power_draw")),
+                    power_limit=_int_or_none(g.get("power_limit")),
+                    processes=tuple(
+                        GpuProcess(int(p["pid"]), int(p.get("gpu", g["index"])), str(p.get("user") or ""),
+                                   str(p.get("command") or ""), _int_or_none(p.get("memory")),
+                                   p.get("server") or None, bool(p.get("orphan")))
+                        for p in g.get("processes") or []),
+                    error=g.get("error") or None,
+                )
+                for g in data.get("gpus") or []
+            )
+            return cls(gpus, data.get("error") or None, data.get("driver") or None,
+                       str(data.get("hostname") or ""), float(data.get("taken_at") or time.time()))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a GPU reading: {type(exc).__name__}: {exc}") from None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -191,6 +219,10 @@ class GpuSnapshot:
             "unowned": [p.to_json() for p in self.unowned],
             "hint": REAP_HINT if any(p.orphan for p in self.processes) else None,
         }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 # ---------------------------------------------------------------- reading

@@ -37,6 +37,10 @@ KEYS: tuple[Key, ...] = (
     Key("r", "r", "restart", "Restart", "restart the selected server (graceful stop, then start)"),
     Key("a", "a", "attach", "Attach", "attach to the server's tmux session (prefix + d comes back)"),
     Key("R", "R", "reap", "Reap", "kill orphaned vLLM processes (after naming them)", footer=False),
+    Key("f", "f", "filter_rows", "Filter", "show only the rows whose name, host or state holds the words"
+        " typed (empty: every row)", footer=False),
+    Key("H", "H", "group_hosts", "Group", "with other hosts (hosts.yaml): group the rows by host, or"
+        " list every server by name (toggle)", footer=False),
     Key("l", "l", "log_tab", "Log", "show the Log tab", footer=False),
     Key("i", "i", "info_tab", "Info", "show the Info tab", footer=False),
     Key("e", "e", "edit", "Edit", "open the profile in $EDITOR; it is validated again on return"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
@@ -12,6 +13,22 @@ from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers.fleet import StartResult, StopResult
 from vllmtui.servers.runs import Run
 from vllmtui.servers.status import ServerStatus
+
+if TYPE_CHECKING:  # the hosts' modules load with the first other host
+    from vllmtui.hosts.fleet import HostReading, Hosts
+
+
+@dataclass
+class HostsRead(Message):
+    """One reading of the other hosts of hosts.yaml (`names`; none: no other hosts)."""
+
+    readings: dict[str, HostReading]
+    names: tuple[str, ...]
+    hosts: Hosts | None = None
+    error: str | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HostsRead)
 
 
 @dataclass
@@ -29,9 +46,10 @@ class StatusesRead(Message):
 
 @dataclass
 class LogLinesRead(Message):
-    """New lines of a log; `reset` means they replace what is shown (a new file/run)."""
+    """New lines of a log; `reset` means they replace what is shown (a new file/run). `path`
+    names the log followed: a file here, or `HOST:PATH` on another host."""
 
-    path: Path | None
+    path: Path | str | None
     lines: list[str]
     reset: bool
     size: int

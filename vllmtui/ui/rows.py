@@ -18,10 +18,12 @@ from vllmtui.ui.format import fmt_uptime, state_cell
 from vllmtui.ui.widgets.server_table import Column, Row
 
 if TYPE_CHECKING:
+    from vllmtui.hosts.fleet import HostReading
     from vllmtui.planner.gpu import GpuSnapshot
     from vllmtui.probes.runner import ProbeResult
     from vllmtui.servers.metrics import MetricsSnapshot
     from vllmtui.tunnels.manager import TunnelStatus
+    from vllmtui.ui.host_rows import HostView
     from vllmtui.ui.widgets.gateway_panel import GatewayReading
 
 COLUMNS: tuple[Column, ...] = (
@@ -36,6 +38,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("tunnel", "TUNNEL"),
     Column("model", "MODEL"),
 )
+HOST_COLUMNS: tuple[Column, ...] = (COLUMNS[0], Column("host", "HOST"), *COLUMNS[1:])
+"""The columns when hosts.yaml names other hosts."""
 
 
 @dataclass
@@ -52,6 +56,13 @@ class Readings:
     last_probes: Mapping[str, ProbeResult | None] = field(default_factory=dict)
     tunnels: Sequence[TunnelStatus] = ()
     gateway: GatewayReading | None = None
+    host_names: tuple[str, ...] = ()
+    """The other hosts of hosts.yaml (none: no host column)."""
+    hosts: dict[str, HostReading] = field(default_factory=dict)
+    remote: dict[str, tuple[str, ServerStatus]] = field(default_factory=dict)
+    """Row key (`NAME@HOST`) -> (host, status) of every other host's server."""
+    view: HostView | None = None
+    """Grouping and filter (None: grouped, no filter)."""
 
     def running_names(self) -> list[str]:
         return [s.name for s in self.statuses.values() if s.running]
@@ -116,14 +127,22 @@ def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | 
             "gpus": ",".join(map(str, loaded.profile.gpus)) if loaded and loaded.profile.gpus else "-",
         }
         cells.update(feature_cells(r, status, marks))
+        if r.host_names:
+            cells["host"] = "local"
         rows.append(Row(name, cells))
     for name, bad in r.broken.items():
         if name in r.statuses:
             continue
         first = bad.error.problems[0] if bad.error.problems else "invalid"
         first = first.split(": ", 1)[-1]
-        rows.append(Row(name, {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")}))
-    return rows
+        cells = {"name": name, "status": Text(f"invalid: {first}"[:width], style="red")}
+        rows.append(Row(name, {**cells, "host": "local"} if r.host_names else cells))
+    if not r.host_names:  # one machine: the filter only
+        return [row for row in rows if r.view.keeps(row)] if r.view else rows
+    from vllmtui.ui.host_rows import HostView, remote_rows
+
+    rows += remote_rows(r.hosts, width, uptime, r.stop_progress)
+    return (r.view or HostView()).arrange(rows, r.host_names)
 
 
 def header_text(r: Readings, hostname: str, gpu_summary: str | None, poll_error: str | None) -> Text:
@@ -136,6 +155,14 @@ def header_text(r: Readings, hostname: str, gpu_summary: str | None, poll_error:
     bar.append(" vllmtui ", style="bold reverse")
     bar.append(f"  host {hostname}")
     bar.append(f"  servers {len(r.running_names())}/{total} running")
+    if r.host_names:
+        from vllmtui.ui.host_rows import hosts_segment
+
+        remote = [s for _, s in r.remote.values()]
+        bar.append(f" (+{len([s for s in remote if s.running])}/{len(remote)} on other hosts)  ")
+        bar.append_text(hosts_segment({h: r.hosts[h] for h in r.host_names if h in r.hosts}))
+    if r.view and r.view.filter:
+        bar.append(f"  filter: {r.view.filter} (f)", style="bold")
     gateway = None
     if r.gateway is not None:
         from vllmtui.ui.widgets.gateway_panel import gateway_segment

@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
 from vllmtui.servers.runs import LOG
 from vllmtui.servers.status import ServerStatus
+
+if TYPE_CHECKING:  # the hosts' modules load with the first other host
+    from vllmtui.hosts.fleet import Hosts
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,15 @@ class Selection:
     statuses: tuple[ServerStatus, ...] = ()
     profiles: tuple[LoadedProfile, ...] = ()
     broken: tuple[BrokenProfile, ...] = ()  # profile files that do not validate
+    host: str | None = None
+    """The other host the selected row is on (None: this machine); `name` is then the row's
+    key (`NAME@HOST`, or `@HOST` for a host's own row) and `status.name` the server's."""
+    hosts: Hosts | None = None
+    """The other hosts' connections (with `host`): to read a log there, run a command there."""
+
+    @property
+    def remote(self) -> bool:
+        return self.host is not None
 
     @property
     def any_profiles(self) -> bool:
@@ -46,7 +59,7 @@ class Selection:
     @property
     def log_path(self) -> Path | None:
         status = self.status
-        return status.run_dir / LOG if status and status.run_dir else None
+        return status.run_dir / LOG if status and status.run_dir and not self.remote else None
 
     @property
     def live(self) -> bool:

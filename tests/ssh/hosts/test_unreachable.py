@@ -104,3 +104,32 @@ def test_version_skew_and_a_missing_vllmtui_are_named_with_the_fix(
     assert "`vllmtui hosts install bare`" in rows["bare"]["problem"]
     text = run_cli("hosts").stdout
     assert "skew" in text and "hosts install old" in text
+
+
+async def test_the_tui_shows_a_dropped_host_unreachable_and_back(hosts_env: HostsEnv, flaky: HostsSshd) -> None:
+    from tests.support.ui import FROZEN, until
+    from vllmtui.ui.app import VllmtuiApp
+    from vllmtui.ui.widgets.server_table import ServerTable
+
+    def rows() -> list[str]:
+        return list(app.query_one(ServerTable)._rows)
+
+    hosts_env.dirs["host-a"].write_profile("steady")
+    hosts_env.dirs["host-b"].write_profile("lost")
+    app = VllmtuiApp(hosts_env.settings, FROZEN)
+    async with app.run_test(size=(160, 40)) as pilot:
+        main = app.main
+        await until(pilot, lambda: main.state_of("steady@host-a") == "stopped"
+                    and main.state_of("lost@flaky") == "stopped", timeout=30, what="both hosts")
+        dropped = time.monotonic()
+        flaky.sshd.stop()  # the box went away: its listener and every connection
+        await until(pilot, lambda: "@flaky" in rows(), timeout=10, what="flaky unreachable")
+        assert time.monotonic() - dropped < 5.0
+        status = str(app.query_one(ServerTable)._rows["@flaky"].cells["status"])
+        assert status.startswith("unreachable"), status
+        assert main.state_of("lost@flaky") is None  # no stale rows for a host that is gone
+        assert main.state_of("steady@host-a") == "stopped" and "@host-a" not in rows()
+        flaky.sshd.start()
+        await until(pilot, lambda: main.state_of("lost@flaky") == "stopped" and "@flaky" not in rows(),
+                    timeout=30, what="flaky back by itself")
+        await pilot.press("q")

@@ -38,9 +38,10 @@ from vllmtui.ui.messages import (
 )
 from vllmtui.ui.rows import COLUMNS, Readings, header_text, table_rows
 from vllmtui.ui.screens.dialogs import MessageDialog
-from vllmtui.ui.screens.panel_keys import PanelKeys
+from vllmtui.ui.screens.host_poll import HostPoll
 from vllmtui.ui.screens.tabs import FIRST, TABS, first_panel, hand_down, mark_shown, panel_of, tab_panel
 from vllmtui.ui.selection import Display, Selection
+from vllmtui.ui.widgets.remote_actions import RemoteActions
 from vllmtui.ui.widgets.server_actions import ServerActions
 from vllmtui.ui.widgets.server_table import ServerTable
 from vllmtui.ui.work import worker
@@ -59,7 +60,7 @@ MOUNT_GAP = 0.01
 """Seconds between two panels mounted after the first frame (the event loop's turn)."""
 
 
-class MainScreen(PanelKeys):
+class MainScreen(HostPoll):
     """Server table, detail tabs (Log, Info, GPU, Metrics, Probe, Tunnels, Plan, Bench, Gateway,
     Chat, Models), keys."""
 
@@ -95,15 +96,18 @@ class MainScreen(PanelKeys):
                     if tab_id == FIRST:
                         yield first_panel(self.settings, self.look)
         yield ServerActions(self.settings, self.fleet)
+        yield RemoteActions()
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._render_topbar()
         self.query_one(ServerTable).focus()
         self.poll_statuses()
+        self.poll_hosts()
 
     def on_unmount(self) -> None:
         self._poke.set()
+        self.refresh_hosts()
 
     def _start_mounting(self) -> None:
         if not self._mounting and self._on_screen():
@@ -142,7 +146,7 @@ class MainScreen(PanelKeys):
             return None
         if name in r.broken and name not in r.statuses:
             return "invalid"
-        status = r.statuses.get(name)
+        status = r.statuses.get(name) or (r.remote[name][1] if name in r.remote else None)
         return None if status is None else status.state
 
     def running_names(self) -> list[str]:
@@ -233,8 +237,10 @@ class MainScreen(PanelKeys):
             name, r.statuses.get(name) if name else None, r.profiles.get(name) if name else None,
             tuple(r.statuses[n] for n in r.order), tuple(r.profiles.values()), tuple(r.broken.values()),
         )
+        selection = self.remote_selection(selection)
         hand_down(self, selection)
         self.query_one(ServerActions).selection = selection
+        self.query_one(RemoteActions).selection = selection
         self._handed = name
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -253,7 +259,8 @@ class MainScreen(PanelKeys):
     def _render_topbar(self) -> None:
         if not self._on_screen():
             return
-        bar = header_text(self.readings, self._hostname, self.look.gpu_summary, self.poll_error)
+        bar = header_text(self.readings, self._hostname, self.look.gpu_summary,
+                          self.poll_error or self.hosts_error)
         if bar.plain != self._topbar_text:  # an unchanged bar costs no repaint
             self._topbar_text = bar.plain
             self.query_one("#topbar", Static).update(bar)
@@ -327,28 +334,36 @@ class MainScreen(PanelKeys):
         return self.query_one(ServerActions)
 
     def action_start(self) -> None:
-        self._actions.start()
+        if not self.on_remote("start"):
+            self._actions.start()
 
     def action_stop(self) -> None:
-        self._actions.stop()
+        if not self.on_remote("stop"):
+            self._actions.stop()
 
     def action_force_stop(self) -> None:
-        self._actions.force_stop()
+        if not self.on_remote("force_stop"):
+            self._actions.force_stop()
 
     def action_restart(self) -> None:
-        self._actions.restart()
+        if not self.on_remote("restart"):
+            self._actions.restart()
 
     def action_attach(self) -> None:
-        self._actions.attach()
+        if not self.on_remote("attach"):
+            self._actions.attach()
 
     def action_edit(self) -> None:
-        self._actions.edit()
+        if not self.on_remote("edit"):
+            self._actions.edit()
 
     def action_duplicate(self) -> None:
-        self._actions.duplicate()
+        if not self.on_remote("duplicate"):
+            self._actions.duplicate()
 
     def action_reap(self) -> None:
-        self._actions.reap()
+        if not self.on_remote("reap"):
+            self._actions.reap()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A tab's own keys (g, G: the Gateway tab's) work on that tab only, where they win."""

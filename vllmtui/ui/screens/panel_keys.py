@@ -98,7 +98,14 @@ class PanelKeys(Screen[None]):
     def action_follow(self) -> None:
         self._log.view.follow_end()
 
+    def on_remote(self, action: str) -> bool:
+        """Another host's row: the key runs there (HostPoll); False on this machine's rows."""
+        return False
+
     def _probe(self, kind: str) -> None:
+        if self.on_remote("probe_chat" if kind == "chat" else "probe_tool"):
+            return
+
         def probe(panel: ProbePanel) -> None:
             if panel.selection.live and not panel.busy:
                 self.show_tab("tab-probe")
@@ -113,6 +120,8 @@ class PanelKeys(Screen[None]):
         self._probe("tools")
 
     def action_tunnel(self) -> None:
+        if self.on_remote("tunnel"):
+            return
         name = self.selected
         if name is not None:
             self._with("tab-tunnels", lambda tunnels: cast("TunnelsPanel", tunnels).toggle(name))

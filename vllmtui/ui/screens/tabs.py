@@ -7,6 +7,8 @@ on screen (`tab_panel`, `MainScreen._mount_panels`); until then `panel_of` answe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.widget import Widget
@@ -105,12 +107,19 @@ def panel_of(screen: DOMNode, tab_id: str) -> Widget | None:
     return children[0]
 
 
+REMOTE = ("tab-log", "tab-info")
+"""The tabs whose panel shows another host's row (its log read there, its status); the others
+act on this machine's servers and are handed no server for such a row (they say so)."""
+
+
 def hand_down(screen: DOMNode, selection: Selection) -> None:
     """Give every mounted panel that follows the selection the current one."""
+    blank = replace(selection, name=None, status=None, loaded=None, host=None, hosts=None)
     for tab_id in SELECTED:
         panel = panel_of(screen, tab_id)
         if panel is not None:
-            panel.selection = selection  # type: ignore[attr-defined]
+            shown = selection if tab_id in REMOTE or not selection.remote else blank
+            panel.selection = shown  # type: ignore[attr-defined]
 
 
 def mark_shown(screen: DOMNode, active: str) -> None:

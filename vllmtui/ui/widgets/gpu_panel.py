@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -112,6 +113,25 @@ def gpu_panel_text(snapshot: GpuSnapshot | None, history: GpuHistory | None = No
     return out
 
 
+def hosts_gpu_text(local: Text, hostname: str, hosts: dict[str, dict[str, Any] | None]) -> Text:
+    """This machine's GPUs, then every other host's, each under its name (pure)."""
+    out = Text()
+    out.append(f"local ({hostname})\n", style="bold reverse")
+    out.append_text(local)
+    for host, data in hosts.items():
+        out.append(f"\n{host}\n", style="bold reverse")
+        if data is None:
+            out.append("no GPU reading from this host (see its row in the table)\n", style="dim")
+            continue
+        try:
+            snapshot = GpuSnapshot.from_json(data)
+        except ValueError as exc:
+            out.append(f"its GPU reading is not understood here: {exc}\n", style="yellow")
+            continue
+        out.append_text(gpu_panel_text(snapshot))
+    return out
+
+
 def gpu_cells(snapshot: GpuSnapshot | None, server: str) -> tuple[str, str]:
     """(GPUS, GPU MEM) cells of a server table row: '0,1' and '38.2 GiB', or '-'."""
     if snapshot is None or not snapshot.ok:
@@ -138,6 +158,8 @@ class GpuPanel(VerticalScroll):
             return isinstance(message, GpuPanel.SnapshotTaken)
 
     shown: var[bool] = var(False, init=False)
+    host_gpus: var[dict[str, dict[str, Any] | None]] = var(dict, init=False)
+    """Every other host's GPU reading (`GpuSnapshot.to_json()`; None: not read), by host."""
 
     def __init__(
         self, fleet: Fleet | None = None, settings: Settings | None = None, *, id: str | None = None
@@ -180,6 +202,9 @@ class GpuPanel(VerticalScroll):
         self.snapshot, self.history = message.snapshot, message.history
         self._refresh_view()
 
+    def watch_host_gpus(self) -> None:
+        self._refresh_view()
+
     def _refresh_view(self) -> None:
         if self.shown and self.snapshot is not None:  # hidden: catch up when shown
             self.show(self.snapshot, self.history)
@@ -188,4 +213,7 @@ class GpuPanel(VerticalScroll):
         """Render a reading."""
         self.snapshot = snapshot
         self.history = history
-        update_body(self, "gpu-panel-body", gpu_panel_text(snapshot, history))
+        text = gpu_panel_text(snapshot, history)
+        if self.host_gpus:
+            text = hosts_gpu_text(text, snapshot.hostname, self.host_gpus)
+        update_body(self, "gpu-panel-body", text)

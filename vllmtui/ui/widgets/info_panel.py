@@ -27,12 +27,31 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _runs(out: Text, info: InfoSnapshot, scrub: Callable[[str], str] | None) -> None:
+    out.append("\nearlier runs\n", style="bold")
+    for run in info.runs:
+        ttr = (
+            f"ready in {fmt_duration(run.time_to_ready)}"
+            if run.time_to_ready
+            else "never ready"
+        )
+        how = ""
+        if run.exit:
+            how = str(run.exit.get("how", ""))
+            if run.exit.get("exit_status") not in (None, 0):
+                how += f" (exit {run.exit.get('exit_status')})"
+        row = f"  {_when(run.started)}  {ttr:<16} {how or 'running or unknown'}"
+        out.append((scrub(row) if scrub else row) + "\n")
+
+
 def info_text(
     status: ServerStatus | None,
     info: InfoSnapshot | None,
     scrub: Callable[[str], str] | None = None,
+    host: str | None = None,
 ) -> Text:
-    """Everything the Info tab says, as one Rich Text (pure)."""
+    """Everything the Info tab says, as one Rich Text (pure); `host`: the other host the
+    server is on (its paths are that host's)."""
     out = Text()
 
     def line(label: str, value: str, style: str = "") -> None:
@@ -40,9 +59,12 @@ def info_text(
         out.append((scrub(value) if scrub else value) + "\n", style=style)
 
     if status is None:
-        out.append("no server selected\n", style="dim")
+        out.append(f"{host}: no server on this row\n" if host else "no server selected\n", style="dim")
         return out
     line("server", f"{status.name} ({status.state})")
+    if host:
+        line("host", f"{host} (its tmux session, run dir and profile are there: `vllmtui runs"
+                     f" {status.name} --host {host}`)")
     if status.session:
         line("tmux session", status.session + (f"  pane pid {status.pid}" if status.pid else ""))
     if info is not None and info.error:
@@ -62,20 +84,7 @@ def info_text(
     elif status.state in ("crashed", "exited", "unhealthy") and status.detail:
         line("detail", status.detail)
     if info is not None and info.runs:
-        out.append("\nearlier runs\n", style="bold")
-        for run in info.runs:
-            ttr = (
-                f"ready in {fmt_duration(run.time_to_ready)}"
-                if run.time_to_ready
-                else "never ready"
-            )
-            how = ""
-            if run.exit:
-                how = str(run.exit.get("how", ""))
-                if run.exit.get("exit_status") not in (None, 0):
-                    how += f" (exit {run.exit.get('exit_status')})"
-            row = f"  {_when(run.started)}  {ttr:<16} {how or 'running or unknown'}"
-            out.append((scrub(row) if scrub else row) + "\n")
+        _runs(out, info, scrub)
     return out
 
 
@@ -99,7 +108,7 @@ class InfoPanel(VerticalScroll):
         if selection.key == self._key:
             return
         self._key = selection.key
-        if selection.name:
+        if selection.name and not selection.remote:  # another host's runs are read there
             self.read_info(selection.name, selection.loaded)
         self._refresh_view()
 
@@ -120,7 +129,9 @@ class InfoPanel(VerticalScroll):
     def _refresh_view(self) -> None:
         status = self.selection.status
         info = self._info if self._info and status and self._info.name == status.name else None
-        self.show(info_text(status, info, self.look.scrub))
+        if self.selection.remote:
+            info = None
+        self.show(info_text(status, info, self.look.scrub, self.selection.host))
 
     def show(self, text: Text) -> None:
         update_body(self, "info-body", text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +23,9 @@ from vllmtui.ui.selection import Display, Selection
 from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.work import worker
 
+if TYPE_CHECKING:  # the hosts' modules load with the first other host
+    from vllmtui.hosts.fleet import Hosts
+
 _UNSET = Path("\0unset")  # no log followed yet (None means: this server has no log)
 
 
@@ -34,7 +38,7 @@ class LogPanel(Vertical):
         super().__init__(id=id)
         self.settings = settings
         self.look = look
-        self._path: Path | None = _UNSET
+        self._path: Path | str | None = _UNSET
         self._failure_key: tuple[str, str, str | None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -54,11 +58,18 @@ class LogPanel(Vertical):
     # ---------------------------------------------------------------- following
 
     def watch_selection(self, selection: Selection) -> None:
-        path = selection.log_path
+        path: Path | str | None = selection.log_path
+        status = selection.status
+        remote = selection.remote and status is not None and status.run_dir is not None
+        if remote:
+            path = f"{selection.host}:{status.run_dir}"  # type: ignore[union-attr]
         if path != self._path:
             self._path = path
             self.view.clear_lines(self._no_log_text(selection, path))
-            self.follow_log(path)
+            if remote and selection.hosts is not None and selection.host is not None:
+                self.follow_remote_log(selection.hosts, selection.host, str(status.run_dir))  # type: ignore[union-attr]
+            else:
+                self.follow_log(path if isinstance(path, Path) else None)
         if selection.key != self._failure_key:
             self._failure_key = selection.key
             self._render_banner(selection)
@@ -82,6 +93,26 @@ class LogPanel(Vertical):
             else:  # a quiet log is looked at less and less often
                 delay = min(self.settings.log_poll_idle, delay * 2)
 
+    @worker("following a log on another host", group="log", exclusive=True)
+    def follow_remote_log(self, hosts: Hosts, host: str, run_dir: str) -> None:
+        """As `follow_log`, the host reading its own file over its ssh connection."""
+        from vllmtui.hosts.remote_log import RemoteTail
+
+        this = get_current_worker()
+        key = f"{host}:{run_dir}"
+        tail = RemoteTail(hosts, host, run_dir)
+        lines, size = tail.start()
+        self.post_message(LogLinesRead(key, lines or ([f"({tail.error})"] if tail.error else []), True, size))
+        delay = self.settings.log_poll
+        while not this.is_cancelled:
+            time.sleep(delay)
+            lines, reset = tail.more()
+            if (lines or reset) and not this.is_cancelled:
+                self.post_message(LogLinesRead(key, lines, reset, tail.offset))
+                delay = self.settings.log_poll
+            else:  # a quiet log (or a host that does not answer) is asked less and less often
+                delay = min(self.settings.log_poll_idle, delay * 2)
+
     def on_log_lines_read(self, message: LogLinesRead) -> None:
         message.stop()
         if message.path != self._path:
@@ -90,9 +121,13 @@ class LogPanel(Vertical):
             self.view.clear_lines(self._no_log_text(self.selection, message.path, reading=False))
         self.view.append(message.lines)
 
-    def _no_log_text(self, selection: Selection, path: Path | None, reading: bool = True) -> str:
+    def _no_log_text(self, selection: Selection, path: Path | str | None, reading: bool = True) -> str:
         if path is not None:
             return "reading the log..." if reading else "the log is empty so far"
+        if selection.remote:
+            if selection.status is None:
+                return f"{selection.host}: no servers read from this host (see its row)"
+            return f"{selection.status.name} on {selection.host}: no runs yet: press s to start"
         if not selection.any_profiles:
             where = str(self.settings.profiles_dirs[0]) if self.settings.profiles_dirs else "?"
             text = f"no profiles yet: put NAME.yaml in {where} (see profiles/ for examples)"

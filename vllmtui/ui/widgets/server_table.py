@@ -64,6 +64,16 @@ class ServerTable(DataTable[CellValue]):
         for col in self._columns:
             self.add_column(col.label, key=col.key, width=col.width)
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Show these columns from now on (the rows are put in again at the next `show`)."""
+        if tuple(columns) == self._columns:
+            return
+        self._columns = tuple(columns)
+        self.clear(columns=True)
+        self._rows = {}
+        for col in self._columns:
+            self.add_column(col.label, key=col.key, width=col.width)
+
     @property
     def selected_name(self) -> str | None:
         if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:

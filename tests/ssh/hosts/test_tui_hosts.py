@@ -1,0 +1,134 @@
+"""The TUI with other hosts: every host's servers in the table (a host column, grouping, a
+filter), their logs and GPUs, and the server keys run there. Real OpenSSH on loopback to the
+test accounts (tests/support/ssh_hosts.py), stand-in servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.widgets import Static
+
+from tests.support.helpers import wait_for
+from tests.support.ssh_hosts import HostsEnv, standin_fields
+from tests.support.terminal import Terminal
+from tests.support.ui import FROZEN, until
+from vllmtui.hosts.fleet import Hosts
+from vllmtui.ui.app import VllmtuiApp
+from vllmtui.ui.host_rows import HostView
+from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog
+from vllmtui.ui.widgets.log_view import LogView
+from vllmtui.ui.widgets.server_table import ServerTable
+
+NOWHERE = {"nowhere": {"ssh": "127.0.0.1:1", "ssh_options": {"ConnectTimeout": "2"}}}
+
+
+def _state(hosts: Hosts, host: str, name: str) -> str | None:
+    reading = hosts.read(names=[host], gpus=False)[host]
+    return next((s.state for s in reading.statuses if s.name == name), None)
+
+
+def _rows(app: VllmtuiApp) -> list[str]:
+    return list(app.query_one(ServerTable)._rows)
+
+
+def _cell(app: VllmtuiApp, key: str, column: str) -> str:
+    return str(app.query_one(ServerTable)._rows[key].cells.get(column, ""))
+
+
+async def test_every_hosts_servers_in_one_table_and_the_keys_work_there(
+        hosts_env: HostsEnv, write_profile: Callable[..., object]) -> None:
+    hosts_env.hosts_yaml(extra=NOWHERE)
+    hosts_env.dirs["host-a"].write_profile("own")
+    hosts_env.dirs["host-b"].write_profile("idle")
+    write_profile("mine", **standin_fields())  # this machine's
+    with Hosts(hosts_env.settings) as hosts:
+        done = hosts.run("host-a", ["start", "own", "--wait", "--timeout", "60"])
+        assert done.returncode == 0, done.stdout + done.stderr
+        app = VllmtuiApp(hosts_env.settings, FROZEN)
+        async with app.run_test(size=(160, 40)) as pilot:
+            main = app.main
+            await until(pilot, lambda: main.state_of("own@host-a") == "ready"
+                        and main.state_of("idle@host-b") == "stopped"
+                        and "@nowhere" in _rows(app), timeout=30, what="every host's rows")
+            # grouped by host: this machine first, then hosts.yaml's order; a host column
+            assert _rows(app) == ["mine", "own@host-a", "idle@host-b", "@nowhere"]
+            assert [_cell(app, k, "host") for k in _rows(app)] == ["local", "host-a", "host-b", "nowhere"]
+            assert _cell(app, "@nowhere", "status").startswith("unreachable")
+            assert "hosts 3/4 up (nowhere unreachable)" in str(app.query_one("#topbar", Static).render())
+
+            # the log of a remote row is read there; the Info tab names the host
+            app.query_one(ServerTable).select("own@host-a")
+            await until(pilot, lambda: any("Application startup complete" in line
+                                           for line in app.query_one(LogView).lines),
+                        timeout=20, what="host-a's log in the Log tab")
+            await pilot.press("i")
+            await until(pilot, lambda: "host-a (its tmux session" in str(app.query_one("#info-body",
+                                                                                       Static).render()),
+                        what="the Info tab naming the host")
+
+            # the filter and the grouping
+            await pilot.press("f")
+            await pilot.pause()
+            await pilot.press(*"host-b", "enter")
+            await until(pilot, lambda: _rows(app) == ["idle@host-b"], what="the filter")
+            main.set_view(HostView(grouped=False))
+            await until(pilot, lambda: _rows(app) == ["@nowhere", "idle@host-b", "mine", "own@host-a"],
+                        what="every server by name")
+            main.set_view(HostView())
+
+            # s on host-b's stopped row starts it THERE; x stops host-a's there
+            app.query_one(ServerTable).select("idle@host-b")
+            await pilot.press("s")
+            await until(pilot, lambda: main.state_of("idle@host-b") == "ready", timeout=40,
+                        what="idle started on host-b")
+            assert "vllmtui-idle" in hosts_env.dirs["host-b"].tmux("ls").stdout
+            assert main.state_of("mine") == "stopped"  # nothing ran here
+            app.query_one(ServerTable).select("own@host-a")
+            await pilot.press("x")
+            await until(pilot, lambda: main.state_of("own@host-a") == "stopped", timeout=40,
+                        what="own stopped on host-a")
+            assert _state(hosts, "host-a", "own") == "stopped"
+
+            # a chat probe of host-b's server runs there and its report comes back
+            app.query_one(ServerTable).select("idle@host-b")
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, MessageDialog) or any(
+                "chat probe of idle" in str(n.message) for n in app._notifications),
+                timeout=60, what="the probe's report")
+
+            # X asks first, naming the host; then the server is killed there
+            while isinstance(app.screen, MessageDialog | ConfirmDialog):
+                await pilot.press("escape")
+            await pilot.press("X")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the kill confirmation")
+            assert "on host-b" in str(app.screen.query_one("#dialog-body Static", Static).render())
+            await pilot.press("y")
+            await until(pilot, lambda: main.state_of("idle@host-b") == "stopped", timeout=40,
+                        what="idle killed on host-b")
+
+            # a key that works only on this machine's rows says how to do it there
+            await pilot.press("e")
+            await until(pilot, lambda: any("--host host-b" in str(n.message) for n in app._notifications),
+                        what="the edit key's answer")
+            await pilot.press("q")
+
+
+def test_a_attaches_to_a_remote_server_and_prefix_d_returns(hosts_env: HostsEnv, terminal: Terminal,
+                                                            cli_env: dict[str, str]) -> None:
+    cli_env.update(hosts_env.env())
+    hosts_env.dirs["host-a"].write_profile("console")
+    with Hosts(hosts_env.settings) as hosts:
+        assert hosts.run("host-a", ["start", "console", "--wait", "--timeout", "60"]).returncode == 0
+        terminal.launch()
+        wait_for(lambda: "host-a" in terminal.screen() and "ready" in terminal.screen(), 30,
+                 what="the app showing host-a's server")
+        terminal.keys("Down")  # the first row is host-a's (this machine has none)
+        terminal.keys("a")
+        wait_for(lambda: "[vllmtui-" in terminal.screen() and "hosts 2/3" not in terminal.screen(), 30,
+                 what="the remote console in the terminal")
+        assert "Application startup complete" in terminal.screen() or "vLLM" in terminal.screen()
+        terminal.keys("C-b", "d")
+        wait_for(lambda: "hosts 3/3 up" in terminal.screen(), 30, what="back in the app")
+        terminal.keys("q")
+        wait_for(terminal.dead, 20, what="the app quitting")
+        assert _state(hosts, "host-a", "console") == "ready"  # detaching stopped nothing
