@@ -9,9 +9,11 @@ own sshd, which is then SIGSTOPped (a host that hangs).
 Prints, beside each goal: the wall time of a poll (`Hosts.read(wait=0.9)`), the laptop side's
 CPU per poll and at one poll a second (this process + its ssh clients + the control masters;
 the hosts' own vllmtui processes are the hosts' cost, printed apart), and with host 4 hung:
-the poll's wall time, how long until host 4 shows `unreachable`, and host 4 coming back.
+the poll's wall time, how long until host 4 shows `unreachable`, and host 4 coming back;
+then the TUI itself showing the 20 servers for `--tui` seconds: its CPU with everything it
+runs to read the hosts.
 
-    sudo .venv/bin/python scripts/bench_hosts.py [--polls 20]
+    sudo .venv/bin/python scripts/bench_hosts.py [--polls 20] [--tui 20]
 """
 
 from __future__ import annotations
@@ -82,9 +84,11 @@ def ssh_config(path: Path, sshds: list[Sshd]) -> None:
 
 
 def laptop_procs(hosts: Hosts) -> list[psutil.Process]:
-    """This process, its ssh clients and the control masters (found by `ssh -O check`)."""
+    """This process, its ssh clients and the control masters (found by `ssh -O check`).
+    Not the sshds this script started for the hosts, nor anything under them (the hosts'
+    sessions and their `vllmtui hosts serve`): that is the hosts' side, printed apart."""
     procs = [psutil.Process()]
-    procs += psutil.Process().children(recursive=True)
+    procs += [p for p in psutil.Process().children() if p.name() == "ssh"]
     for config in hosts.hosts.values():
         if config.is_local:
             continue
@@ -184,9 +188,38 @@ def hung(hosts: Hosts, names: list[str], server: Sshd) -> None:
     print(f"host 4 back after SIGCONT in {time.monotonic() - t:5.1f} s")
 
 
+def tui(settings: Settings, seconds: float) -> None:
+    """The TUI itself (headless, 160x50) showing the 4 hosts' 20 servers, refreshing every
+    second: the laptop's CPU while it does (the app, its ssh clients, the control masters)."""
+    import asyncio
+
+    from vllmtui.ui.app import VllmtuiApp
+
+    async def run() -> tuple[float, float, int]:
+        app = VllmtuiApp(settings)
+        async with app.run_test(size=(160, 50)) as pilot:
+            while len(app.main.readings.remote) < HOSTS * SERVERS:
+                await pilot.pause(0.2)
+            await pilot.pause(2.0)  # every panel mounted, the first readings in
+            hosts = app.main.hosts
+            assert hosts is not None
+            procs = laptop_procs(hosts)
+            cpu0, t0 = cpu_of(procs), time.monotonic()
+            await pilot.pause(seconds)
+            cpu, elapsed = cpu_of(procs) - cpu0, time.monotonic() - t0
+            rows = len(app.main.readings.remote)
+            await pilot.press("q")
+        return cpu, elapsed, rows
+
+    cpu, elapsed, rows = asyncio.run(run())
+    print(f"TUI with {rows} remote rows, CPU {cpu / elapsed * 100:7.2f} %    goal < 2 % of a core"
+          f" (the app + ssh clients + masters, {elapsed:.0f} s)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--polls", type=int, default=20)
+    parser.add_argument("--tui", type=float, default=20.0, help="seconds of the TUI phase (0: none)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_hosts needs root (it runs sshd on loopback, like tests/ssh)", file=sys.stderr)
@@ -228,6 +261,8 @@ def main() -> int:
         print(f"{ready} servers ready; {args.polls} polls, one a second", flush=True)
         steady(hosts, names, sockets, args.polls)
         hung(hosts, names, sshds[1])
+        if args.tui:
+            tui(settings, args.tui)
         return 0
     finally:
         for name in names:

@@ -61,6 +61,9 @@ class Readings:
     hosts: dict[str, HostReading] = field(default_factory=dict)
     remote: dict[str, tuple[str, ServerStatus]] = field(default_factory=dict)
     """Row key (`NAME@HOST`) -> (host, status) of every other host's server."""
+    hosts_stamp: int = 0
+    """Counts the hosts' readings (the remote rows are built once per reading)."""
+    remote_cache: tuple[object, list[Row]] | None = None
     view: HostView | None = None
     """Grouping and filter (None: grouped, no filter)."""
 
@@ -141,7 +144,11 @@ def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | 
         return [row for row in rows if r.view.keeps(row)] if r.view else rows
     from vllmtui.ui.host_rows import HostView, remote_rows
 
-    rows += remote_rows(r.hosts, width, uptime, r.stop_progress)
+    # the other hosts' rows change with their reading (once a second), not with each render
+    key = (r.hosts_stamp, width, tuple(sorted(r.stop_progress.items())))
+    if r.remote_cache is None or r.remote_cache[0] != key:
+        r.remote_cache = (key, remote_rows(r.hosts, width, uptime, r.stop_progress))
+    rows += r.remote_cache[1]
     return (r.view or HostView()).arrange(rows, r.host_names)
 
 

@@ -117,6 +117,7 @@ class HostPoll(PanelKeys):
             self.query_one(ServerTable).set_columns(HOST_COLUMNS)
         r.host_names = message.names
         r.hosts = message.readings
+        r.hosts_stamp += 1
         r.remote = remote_statuses(message.readings)
         gpu = panel_of(self, "tab-gpu")
         if gpu is not None:
