@@ -71,8 +71,10 @@ def read_report(path: Path) -> BenchReport | None:
 def reports_of(settings: Settings, profile: str, limit: int = 20) -> list[BenchReport]:
     """Saved benchmarks across this profile's runs, newest first."""
     out: list[BenchReport] = []
-    for run in runs.runs_of(settings, profile):
-        for path in sorted(run.path.glob(f"{PREFIX}*.json"), reverse=True):
+    places = [run.path for run in runs.runs_of(settings, profile)]
+    places.append(settings.state_dir / "bench" / profile)  # a server run elsewhere (--url, another host)
+    for place in places:
+        for path in sorted(place.glob(f"{PREFIX}*.json"), reverse=True):
             report = read_report(path)
             if report is not None:
                 out.append(report)

@@ -93,11 +93,12 @@ def check_ready(target: BenchTarget) -> None:
 
 def bench_server(settings: Settings, name: str, options: BenchOptions,
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                 save: bool = True) -> BenchOutcome:
-    """Benchmark profile `name`'s running server; blocking (call it from a worker thread).
+                 save: bool = True, url: str | None = None) -> BenchOutcome:
+    """Benchmark profile `name`'s running server (or, with `url`, the server there, saved as
+    `name`: another host's, through a forward); blocking (call it from a worker thread).
     `progress` is called on this thread. A failure is an outcome with `error` set."""
     try:
-        target = resolve_target(settings, name, None, None)
+        target = resolve_target(settings, name, url, None)
         check_ready(target)
         cfg = make_config(target, options)
         started = time.time()

@@ -26,6 +26,8 @@ class HostsRead(Message):
     names: tuple[str, ...]
     hosts: Hosts | None = None
     error: str | None = None
+    endpoints: tuple[ServerStatus, ...] = ()
+    """The live remote servers, reached through forwards (`Selection.endpoints`)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HostsRead)

@@ -61,6 +61,8 @@ class Readings:
     hosts: dict[str, HostReading] = field(default_factory=dict)
     remote: dict[str, tuple[str, ServerStatus]] = field(default_factory=dict)
     """Row key (`NAME@HOST`) -> (host, status) of every other host's server."""
+    endpoints: tuple[ServerStatus, ...] = ()
+    """The other hosts' live servers through their forwards (`Selection.endpoints`)."""
     hosts_stamp: int = 0
     """Counts the hosts' readings (the remote rows are built once per reading)."""
     remote_cache: tuple[object, list[Row]] | None = None
@@ -108,6 +110,21 @@ def feature_cells(r: Readings, status: ServerStatus, marks: Mapping[str, str]) -
     return cells
 
 
+def _with_load(r: Readings, rows: list[Row]) -> list[Row]:
+    """The other hosts' rows with their load cell from the metrics scraped through forwards."""
+    if not r.metrics:
+        return rows
+    from vllmtui.ui.widgets.metrics_panel import metrics_cell
+
+    out = []
+    for row in rows:
+        found = r.remote.get(row.name)
+        if found is not None and found[1].running and row.name in r.metrics:
+            row = Row(row.name, {**row.cells, "load": metrics_cell(r.metrics[row.name])})
+        out.append(row)
+    return out
+
+
 def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | None = None) -> list[Row]:
     """One row per server (in the fleet's order), then one per profile file that does not
     validate; the status column gets `width` characters at most."""
@@ -148,7 +165,7 @@ def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | 
     key = (r.hosts_stamp, width, tuple(sorted(r.stop_progress.items())))
     if r.remote_cache is None or r.remote_cache[0] != key:
         r.remote_cache = (key, remote_rows(r.hosts, width, uptime, r.stop_progress))
-    rows += r.remote_cache[1]
+    rows += _with_load(r, r.remote_cache[1])
     return (r.view or HostView()).arrange(rows, r.host_names)
 
 

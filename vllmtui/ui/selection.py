@@ -31,6 +31,12 @@ class Selection:
     key (`NAME@HOST`, or `@HOST` for a host's own row) and `status.name` the server's."""
     hosts: Hosts | None = None
     """The other hosts' connections (with `host`): to read a log there, run a command there."""
+    endpoints: tuple[ServerStatus, ...] = ()
+    """The other hosts' live servers as reached from here: `name` their row key (`NAME@HOST`),
+    `host:port` the local end of a forward over the host's ssh connection (metrics, benchmarks)."""
+
+    def endpoint_of(self, name: str | None) -> ServerStatus | None:
+        return next((s for s in self.endpoints if s.name == name), None) if name else None
 
     @property
     def remote(self) -> bool:

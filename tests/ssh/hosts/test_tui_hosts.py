@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 from textual.widgets import Static
 
 from tests.support.helpers import wait_for
@@ -29,6 +30,10 @@ def _state(hosts: Hosts, host: str, name: str) -> str | None:
 
 def _rows(app: VllmtuiApp) -> list[str]:
     return list(app.query_one(ServerTable)._rows)
+
+
+def _port(main: object, key: str) -> int | None:
+    return main.readings.remote[key][1].port  # type: ignore[attr-defined, no-any-return]
 
 
 def _cell(app: VllmtuiApp, key: str, column: str) -> str:
@@ -88,6 +93,15 @@ async def test_every_hosts_servers_in_one_table_and_the_keys_work_there(
             await until(pilot, lambda: main.state_of("own@host-a") == "stopped", timeout=40,
                         what="own stopped on host-a")
             assert _state(hosts, "host-a", "own") == "stopped"
+
+            # a client here reaches it through a forward over host-b's connection (the Metrics
+            # and Bench tabs use it: tests/e2e/hosts runs both against a real vLLM)
+            await until(pilot, lambda: any(e.name == "idle@host-b" for e in main.readings.endpoints),
+                        timeout=20, what="the forward to idle on host-b")
+            endpoint = next(e for e in main.readings.endpoints if e.name == "idle@host-b")
+            assert endpoint.host == "127.0.0.1" and endpoint.port != _port(main, "idle@host-b")
+            models = httpx.get(f"http://127.0.0.1:{endpoint.port}/v1/models", timeout=5).json()
+            assert [m["id"] for m in models["data"]] == ["standin-model"]
 
             # a chat probe of host-b's server runs there and its report comes back
             app.query_one(ServerTable).select("idle@host-b")

@@ -78,6 +78,7 @@ class HostPoll(PanelKeys):
         if not hosts_file(self.settings).exists():
             return  # one machine: nothing to read, no host column
         from vllmtui.hosts.fleet import Hosts
+        from vllmtui.hosts.forwards import Forwards
 
         this = get_current_worker()
         try:
@@ -90,13 +91,15 @@ class HostPoll(PanelKeys):
             hosts.close()
             return
         self.hosts = hosts
+        forwards = Forwards()
         try:
             while not this.is_cancelled:
                 wait = min(HOST_WAIT, self.settings.poll_interval * 0.9)
                 readings = hosts.read(names=list(names), gpus=True, wait=wait)
+                endpoints = forwards.update(hosts, readings)
                 if this.is_cancelled:
                     return
-                self.post_message(HostsRead(readings, names, hosts))
+                self.post_message(HostsRead(readings, names, hosts, None, endpoints))
                 self._host_poke.wait(self.settings.poll_interval)
                 self._host_poke.clear()
         finally:
@@ -119,6 +122,7 @@ class HostPoll(PanelKeys):
         r.hosts = message.readings
         r.hosts_stamp += 1
         r.remote = remote_statuses(message.readings)
+        r.endpoints = message.endpoints
         gpu = panel_of(self, "tab-gpu")
         if gpu is not None:
             gpu.host_gpus = {h: reading.gpus for h, reading in message.readings.items()}  # type: ignore[attr-defined]
@@ -137,6 +141,9 @@ class HostPoll(PanelKeys):
         found = self.readings.remote.get(name)
         return replace(selection, status=found[1] if found else None, loaded=None,
                        host=host or name.removeprefix("@"), hosts=self.hosts)
+
+    def with_endpoints(self, selection: Selection) -> Selection:
+        return replace(selection, endpoints=self.readings.endpoints) if self.readings.endpoints else selection
 
     # ---------------------------------------------------------------- keys on another host's row
 

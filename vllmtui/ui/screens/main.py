@@ -237,7 +237,7 @@ class MainScreen(HostPoll):
             name, r.statuses.get(name) if name else None, r.profiles.get(name) if name else None,
             tuple(r.statuses[n] for n in r.order), tuple(r.profiles.values()), tuple(r.broken.values()),
         )
-        selection = self.remote_selection(selection)
+        selection = self.with_endpoints(self.remote_selection(selection))
         hand_down(self, selection)
         self.query_one(ServerActions).selection = selection
         self.query_one(RemoteActions).selection = selection

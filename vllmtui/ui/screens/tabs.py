@@ -107,9 +107,10 @@ def panel_of(screen: DOMNode, tab_id: str) -> Widget | None:
     return children[0]
 
 
-REMOTE = ("tab-log", "tab-info")
-"""The tabs whose panel shows another host's row (its log read there, its status); the others
-act on this machine's servers and are handed no server for such a row (they say so)."""
+REMOTE = ("tab-log", "tab-info", "tab-metrics", "tab-bench")
+"""The tabs whose panel shows another host's row (its log read there, its status, its metrics
+and benchmarks through a forward); the others act on this machine's servers and are handed no
+server for such a row (they say so)."""
 
 
 def hand_down(screen: DOMNode, selection: Selection) -> None:

@@ -25,6 +25,7 @@ from vllmtui.bench.report import compare_table, level_table, plot_throughput, re
 from vllmtui.bench.run import BenchOutcome, bench_server
 from vllmtui.bench.stats import BenchReport
 from vllmtui.core.errors import UsageError
+from vllmtui.core.net import base_url
 from vllmtui.core.settings import Settings
 from vllmtui.ui.selection import Selection
 from vllmtui.ui.work import worker
@@ -169,17 +170,27 @@ class BenchView(VerticalScroll):
         if self._cancel is not None:
             self.notify("a benchmark is running already", severity="warning")
             return
+        url = None
+        if self.selection.remote:  # another host's server: through the forward to it
+            endpoint = self.selection.endpoint_of(message.name)
+            if endpoint is None or not endpoint.port:
+                self.notify(f"{message.name}: not reachable from here yet (it is not ready, or the"
+                            " forward over ssh failed); try again in a few seconds", severity="warning")
+                self.set_running(False)
+                return
+            url = base_url(endpoint.host, endpoint.port)
         self._cancel = threading.Event()
-        self.run_bench(self.settings, message.name, message.options, self._cancel)
+        self.run_bench(self.settings, message.name, message.options, self._cancel, url)
 
     @worker("running a benchmark", group="bench")
     def run_bench(
-        self, settings: Settings, name: str, options: BenchOptions, cancel: threading.Event
+        self, settings: Settings, name: str, options: BenchOptions, cancel: threading.Event,
+        url: str | None = None,
     ) -> None:
         def progress(p: BenchProgress) -> None:
             self.post_message(self.Progressed(p))
 
-        outcome = bench_server(settings, name, options, progress=progress, cancel=cancel)
+        outcome = bench_server(settings, name, options, progress=progress, cancel=cancel, url=url)
         self.post_message(self.Finished(outcome))
 
     def on_bench_view_progressed(self, message: BenchView.Progressed) -> None:

@@ -186,7 +186,8 @@ class MetricsTab(VerticalScroll):
         try:
             while not this.is_cancelled and not self._stop.is_set():
                 selection = self.selection
-                live = {s.name: s for s in selection.statuses if s.state in ("ready", "unhealthy") and s.port}
+                live = {s.name: s for s in (*selection.statuses, *selection.endpoints)
+                        if s.state in ("ready", "unhealthy") and s.port}
                 for name in [n for n in pollers if n not in live]:
                     pollers.pop(name)[1].close()
                 for name, status in live.items():

@@ -52,6 +52,8 @@ class RemoteActions(Widget):
         what: str
         ok: bool
         text: str
+        report: bool = False
+        """Shown in a dialog even when it worked (a probe's report)."""
 
     selection: var[Selection] = var(Selection(), init=False, always_update=True)
 
@@ -97,10 +99,11 @@ class RemoteActions(Widget):
     def on_remote_actions_done(self, message: RemoteActions.Done) -> None:
         # not stopped: the screen reads the hosts again
         self.busy.discard(message.key)
-        if message.ok:
+        if message.ok and not message.report:
             self.notify(f"{message.host}: {message.what}: {message.text.splitlines()[-1]}")
-        else:
-            self.app.push_screen(MessageDialog(f"{message.host}: {message.what} failed", message.text))
+            return
+        title = f"{message.host}: {message.what} {'passed' if message.ok else 'failed'}"
+        self.app.push_screen(MessageDialog(title, message.text, error=not message.ok))
 
     # ---------------------------------------------------------------- the keys
 
@@ -188,11 +191,12 @@ class RemoteActions(Widget):
         try:
             results = [ProbeResult.from_json(r) for r in json.loads(done.stdout)]
         except (ValueError, TypeError, KeyError, AttributeError):
-            self.post_message(self.Done(key, host, f"{kind} probe of {name}", False, said(done)))
+            self.post_message(self.Done(key, host, f"{kind} probe of {name}", False, said(done), True))
             return
         ok = bool(results) and all(r.ok for r in results)
         lines = [line for r in results for line in report_lines(r)]
-        self.post_message(self.Done(key, host, f"{kind} probe of {name}", ok, "\n".join(lines) or said(done)))
+        self.post_message(self.Done(key, host, f"{kind} probe of {name}", ok, "\n".join(lines) or said(done),
+                                    True))
 
     def reap(self) -> None:
         host, hosts = self.selection.host, self.selection.hosts
