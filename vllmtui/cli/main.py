@@ -103,8 +103,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
-        p.add_argument("--host", dest="on_host", metavar="NAME", default=argparse.SUPPRESS,
-                       help="run it on this host of hosts.yaml (`local`: here; default: the profile's box)")
+        _add_host(p)
         return p
 
     word = command_word(argv) if argv is not None else None
@@ -114,7 +113,23 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             importlib.import_module(f"vllmtui.cli.{module}").add_parsers(add)
         else:
             add("tui", cmd_tui, "open the terminal UI (the default)")
+    for command in sub.choices.values():  # `models rm X --host H`: after a sub-command too
+        _host_on_subcommands(command)
     return parser
+
+
+def _add_host(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", dest="on_host", metavar="NAME", default=argparse.SUPPRESS,
+                   help="run it on this host of hosts.yaml (`local`: here; default: the profile's box)")
+
+
+def _host_on_subcommands(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--host" in a.option_strings for a in child._actions):
+                    _add_host(child)
+                _host_on_subcommands(child)
 
 
 def main(argv: list[str] | None = None, open_tui: Callable[[Settings], int] | None = None) -> int:
