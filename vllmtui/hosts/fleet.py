@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -250,6 +251,16 @@ class Hosts:
                                   stdin=subprocess.DEVNULL if input is None else None)
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(cmd, 255, "", f"{host}: no answer within {timeout:g} s")
+
+    def edit_argv(self, host: str, path: str) -> list[str]:
+        """The command that opens `path` (a profile there) in the host's own editor, in this
+        terminal (`$VISUAL`, `$EDITOR`, else nano, vim or vi, as the host's shell finds them)."""
+        config = self.config(host)
+        if config.is_local:
+            raise VllmtuiError("edit_argv is for another host")
+        editor = ('${VISUAL:-${EDITOR:-$(command -v nano || command -v vim || echo vi)}}'
+                  f" {shlex.quote(path)}")
+        return [*ssh_argv(config, self.directory, tty=True), editor]
 
     def attach_argv(self, host: str, name: str) -> list[str]:
         """The command that attaches this terminal to server `name`'s console on `host`

@@ -120,10 +120,14 @@ async def test_every_hosts_servers_in_one_table_and_the_keys_work_there(
             await until(pilot, lambda: main.state_of("idle@host-b") == "stopped", timeout=40,
                         what="idle killed on host-b")
 
-            # a key that works only on this machine's rows says how to do it there
+            # e edits the host's profile there (headless: no editor to hand the terminal to),
+            # then checks it there; d works on this machine's profiles and says what to do instead
             await pilot.press("e")
-            await until(pilot, lambda: any("--host host-b" in str(n.message) for n in app._notifications),
-                        what="the edit key's answer")
+            await until(pilot, lambda: any("host-b: edit idle" in str(n.message) for n in app._notifications),
+                        timeout=30, what="the edited profile checked on host-b")
+            await pilot.press("d")
+            await until(pilot, lambda: any("copy its file there" in str(n.message) for n in app._notifications),
+                        what="the duplicate key's answer")
             await pilot.press("q")
 
 
@@ -143,6 +147,15 @@ def test_a_attaches_to_a_remote_server_and_prefix_d_returns(hosts_env: HostsEnv,
         assert "Application startup complete" in terminal.screen() or "vLLM" in terminal.screen()
         terminal.keys("C-b", "d")
         wait_for(lambda: "hosts 3/3 up" in terminal.screen(), 30, what="back in the app")
+        # e: the host's profile in an editor over ssh -t (the host's vi), then checked there
+        terminal.keys("e")
+        path = str(hosts_env.dirs["host-a"].profiles / "console.yaml")
+        wait_for(lambda: "standin-model" in terminal.screen() and "hosts 3/3" not in terminal.screen(), 30,
+                 what="the host's profile in the host's editor")
+        terminal.keys("Escape", ":q", "Enter")
+        wait_for(lambda: "hosts 3/3 up" in terminal.screen(), 30, what="back in the app after the editor")
+        wait_for(lambda: f"{path} checked" in terminal.screen() or "edit console" in terminal.screen(), 30,
+                 what="the profile checked on host-a")
         terminal.keys("q")
         wait_for(terminal.dead, 20, what="the app quitting")
         assert _state(hosts, "host-a", "console") == "ready"  # detaching stopped nothing

@@ -38,7 +38,14 @@ REMOTE_KEYS: dict[str, Callable[[RemoteActions], None]] = {
     "probe_chat": lambda a: a.probe("chat"),
     "probe_tool": lambda a: a.probe("tools"),
 }
-"""The server keys that work on another host's row (run by that host's vllmtui)."""
+"""The server keys that work on another host's row (run by that host's vllmtui; `e` too)."""
+NOT_THERE = {
+    "duplicate": "duplicate copies this machine's profiles; to copy one of the host's, copy its file"
+                 " there (its path is in `vllmtui status --host HOST --json`) and change the port",
+    "tunnel": "the TUI reaches it through its own forward over ssh (Metrics, Bench); for a forward"
+              " of your own, `ssh -N -L PORT:127.0.0.1:PORT HOST`, or a tunnel in the profile there",
+}
+"""What to do instead, for the keys that act on this machine's profiles only."""
 
 HOST_WAIT = 0.9
 """Of each poll interval, how long the reading waits for slow hosts (their last reading
@@ -159,11 +166,19 @@ class HostPoll(PanelKeys):
         if act is not None:
             act(actions)
             return True
-        name = sel.status.name if sel.status else "NAME"
-        self.notify(f"{sel.name} is on {sel.host}: {action.replace('_', ' ')} works on this machine's rows;"
-                    f" for that host: `vllmtui --host {sel.host} ...` (e.g. `vllmtui edit {name} --host"
-                    f" {sel.host}`), or `ssh` there and run vllmtui", severity="warning")
+        if action == "edit":
+            actions.edit(self._remote_profile_path(sel))
+            return True
+        self.notify(f"{sel.name} is on {sel.host}: {NOT_THERE.get(action, 'that key works on this machine')}",
+                    severity="warning")
         return True
+
+    def _remote_profile_path(self, sel: Selection) -> str | None:
+        reading = self.readings.hosts.get(sel.host or "")
+        name = sel.status.name if sel.status else None
+        if reading is None or name is None:
+            return None
+        return next((p.path for p in reading.profiles if p.name == name), None)
 
     def on_remote_actions_done(self, message: RemoteActions.Done) -> None:
         self.readings.stop_progress.pop(message.key, None)

@@ -1,5 +1,5 @@
 """The server keys on another host's row: start (s), stop (x), kill (X), restart (r), attach
-(a), probes (c, t) and reap (R), each run by that host's own vllmtui over its ssh connection
+(a), edit (e), probes (c, t) and reap (R), each run by that host's own vllmtui over its ssh connection
 (`Hosts.run`: the state, the profiles and the API keys are the host's). A widget with nothing
 to show, like ServerActions: dialogs ask, workers run, notifications say what happened and
 `RemoteDone` tells the screen to read the hosts again."""
@@ -166,6 +166,19 @@ class RemoteActions(Widget):
             self.notify(f"attach to {name} on {host} failed (exit {code}); from a shell:"
                         f" vllmtui attach {name} --host {host}", severity="error")
         self.post_message(self.Done(key, host, f"attach {name}", True, "detached"))
+
+    def edit(self, path: str | None) -> None:
+        """The host's profile in the host's editor (the app suspends), then checked there."""
+        found = self._target("edit")
+        if not found:
+            return
+        hosts, host, name, key = found
+        if path is None:
+            self.notify(f"{name} on {host} has no profile file there (it was started elsewhere)",
+                        severity="warning")
+            return
+        self._foreground(lambda: subprocess.call(hosts.edit_argv(host, path)))
+        self._run(key, host, f"edit {name}: {path} checked", hosts, ["check", name], 60)
 
     def _foreground(self, job: Callable[[], int]) -> int | None:
         try:
