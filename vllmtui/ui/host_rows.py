@@ -62,7 +62,7 @@ class HostView:
 def host_problem_row(reading: HostReading, width: int) -> Row:
     """A host that did not answer (or answered with another version): why, and the fix."""
     state = reading.state
-    words = f"{state}: {reading.problem or ''}".strip().rstrip(":")
+    words = f"{state}: {reading.problem or reading.skew or ''}".strip().rstrip(":")
     style = "bold red" if state == "unreachable" else "bold yellow"
     cells: dict[str, str | Text] = {
         "name": f"({reading.name})", "host": reading.name, "status": Text(words[:width], style=style),
@@ -79,6 +79,7 @@ def remote_rows(readings: dict[str, HostReading], width: int,
         if reading.state != "ok":
             rows.append(host_problem_row(reading, width))
         usage = _gpu_usage(reading)
+        sent = {p.name for p in reading.profiles if p.sent}
         for status in reading.statuses:
             key = row_key(status.name, host)
             shown_uptime = "-"
@@ -86,7 +87,8 @@ def remote_rows(readings: dict[str, HostReading], width: int,
                 shown_uptime = uptime(status) if uptime else fmt_uptime(status.uptime)
             cell = state_cell(status, (stop_progress or {}).get(key), width)
             rows.append(Row(key, {
-                "name": status.name if status.has_profile else f"{status.name} (no profile)",
+                "name": (f"{status.name} (sent)" if status.name in sent else status.name)
+                if status.has_profile else f"{status.name} (no profile)",
                 "host": host, "status": cell, "port": str(status.port or ""),
                 "uptime": shown_uptime, "model": "", "load": "-", "probe": "-", "tunnel": "-",
                 **usage.get(status.name, {"gpus": "-", "gpumem": "-"}),
