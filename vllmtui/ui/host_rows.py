@@ -62,7 +62,10 @@ class HostView:
 def host_problem_row(reading: HostReading, width: int) -> Row:
     """A host that did not answer (or answered with another version): why, and the fix."""
     state = reading.state
-    words = f"{state}: {reading.problem or reading.skew or ''}".strip().rstrip(":")
+    if state == "skew":  # short enough for the cell: the version there and the fix
+        words = f"skew: {reading.version} there; vllmtui hosts install {reading.name}"
+    else:
+        words = f"{state}: {reading.problem or ''}".strip().rstrip(":")
     style = "bold red" if state == "unreachable" else "bold yellow"
     cells: dict[str, str | Text] = {
         "name": f"({reading.name})", "host": reading.name, "status": Text(words[:width], style=style),
