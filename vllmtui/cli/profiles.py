@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vllmtui.cli.common import AddCommand, add_profile_options, load_profile_arg
 from vllmtui.core.errors import UsageError
@@ -15,6 +15,10 @@ from vllmtui.profiles.loading import discover, port_clashes
 from vllmtui.servers.checks import start_problems
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import session_name
+
+if TYPE_CHECKING:
+    from vllmtui.profiles.launch import LaunchSpec
+    from vllmtui.profiles.model import LoadedProfile
 
 
 def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +68,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"cwd:     {spec.cwd}")
         if spec.env:
             print(f"env:     {', '.join(sorted(spec.env))}")
+        if loaded.profile.nodes:
+            _print_nodes(loaded, spec, settings)
     except UsageError:
         pass  # a runtime that cannot be resolved is one of the problems below
     print(f"flags:   checked against {runtime_flags(loaded.profile, settings).source}")
@@ -79,6 +85,20 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     warned = sum(1 for p in problems if p.level == "warning")
     print("ok: ready to start" + (f" ({warned} warning(s) above)" if warned else ""))
     return 0
+
+
+def _print_nodes(loaded: LoadedProfile, spec: LaunchSpec, settings: Settings) -> None:
+    """Every node's command of a multi-node profile, in start order (nothing starts)."""
+    from vllmtui.hosts.config import load_hosts
+    from vllmtui.nodes.addresses import node_addresses
+    from vllmtui.profiles.multinode import plan_nodes
+
+    plan = plan_nodes(loaded.profile, spec, node_addresses(loaded.profile, load_hosts(settings)))
+    print(f"nodes:   {len(loaded.profile.nodes or [])}, started in this order (a stop goes backwards):")
+    for step in plan:
+        where = f"{step.host}, tmux session {step.session}"
+        where += " (the server's endpoint)" if step.main else ""
+        print(f"  node {step.index} {step.role:<10} on {where}:\n    {step.display()}")
 
 
 def add_parsers(add: AddCommand) -> None:

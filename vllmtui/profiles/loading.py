@@ -4,6 +4,7 @@ and suggests the right spelling for a typo; discovery, lookup by name, overrides
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,28 @@ from vllmtui.profiles.model import (
 )
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or inside `list[...]`, `X | None`, ..."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _model_fields(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
-    """Field names allowed at `loc` (for suggestions)."""
-    current: Any = model
+    """Field names allowed at `loc` (for suggestions; `nodes.0.x`: a list's entry)."""
+    current: type[BaseModel] = model
     for part in loc:
-        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
-        if field is None or not (
-            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        ):
+        if part.isdigit():  # an index into a list of models
+            continue
+        field = current.model_fields.get(part)
+        found = _model_in(field.annotation) if field is not None else None
+        if found is None:
             return []
-        current = field.annotation
+        current = found
     return list(current.model_fields)
 
 
@@ -55,6 +68,8 @@ def format_validation_error(
             loc = loc[:-1]
         field = ".".join(loc) if loc else "(profile)"
         line = lines.get(loc)
+        if line is None and err["type"] == "missing":  # a key not written: the line of its parent
+            line = next((lines[loc[:i]] for i in range(len(loc) - 1, 0, -1) if loc[:i] in lines), None)
         where = f"{path}:{line}" if line else str(path)
         if source:
             where = f"{where} ({source})"

@@ -26,6 +26,7 @@ from pydantic import (
 
 from vllmtui.core.errors import ProfileError
 from vllmtui.core.net import base_url, client_host
+from vllmtui.profiles.nodes_spec import NetworkSpec, NodeSpec, multinode_problems, parse_nodes
 from vllmtui.profiles.tunnel_spec import TunnelSpec
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -251,6 +252,7 @@ FLAG_FIELDS: tuple[str, ...] = (
     "tensor_parallel_size",
     "pipeline_parallel_size",
     "data_parallel_size",
+    "distributed_executor_backend",
     "gpu_memory_utilization",
     "max_model_len",
     "max_num_seqs",
@@ -294,6 +296,10 @@ class Profile(_Strict):
     tensor_parallel_size: int | None = Field(default=None, ge=1)
     pipeline_parallel_size: int | None = Field(default=None, ge=1)
     data_parallel_size: int | None = Field(default=None, ge=1)
+    nodes: list[NodeSpec] | None = None
+    """The machines one server spans (docs/multinode.md); the first is the head."""
+    distributed_executor_backend: Literal["ray", "mp"] | None = None
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
     gpu_memory_utilization: float | None = None
     max_model_len: int | None = Field(default=None, gt=0)
     max_num_seqs: int | None = Field(default=None, gt=0)
@@ -323,6 +329,11 @@ class Profile(_Strict):
     tunnels: list[TunnelSpec] = Field(default_factory=list)  # see docs/tunnels.md
     idle: IdlePolicy = Field(default_factory=IdlePolicy)  # the gateway's; see docs/gateway.md
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _nodes_entries(cls, value: Any) -> Any:
+        return parse_nodes(value)
 
     @field_validator("name")
     @classmethod
@@ -501,6 +512,7 @@ def cross_check(profile: Profile) -> list[tuple[tuple[str, ...], str]]:
             )
         )
     found += _offline_clash(profile)
+    found += multinode_problems(profile)
     if profile.tool_call_parser and not profile.enable_auto_tool_choice:
         found.append(
             (
