@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from vllmtui import __version__
 from vllmtui.cli.common import (
@@ -24,6 +25,7 @@ from vllmtui.core.humanize import fmt_duration
 from vllmtui.core.net import base_url
 from vllmtui.core.settings import Settings
 from vllmtui.profiles.loading import discover
+from vllmtui.profiles.model import LoadedProfile
 from vllmtui.servers import logs, runs
 from vllmtui.servers.fleet import Fleet
 from vllmtui.servers.status import ServerStatus, session_name
@@ -32,6 +34,10 @@ from vllmtui.servers.status import ServerStatus, session_name
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     loaded = load_profile_arg(args, settings)
     check_bind_host(loaded, settings)
+    if loaded.profile.nodes:  # one server across several machines
+        from vllmtui.cli import multinode
+
+        return multinode.start(args, settings, loaded)
     good, _ = discover(settings)
     fleet = Fleet(settings)
     result = fleet.start(loaded, good, on_progress=lambda m: print(m, flush=True))
@@ -79,7 +85,13 @@ def _checked_fleet(settings: Settings, names: list[str]) -> Fleet:
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
     fleet = _checked_fleet(settings, args.names)
     code = 0
+    spanning = {p.profile.name: p for p in discover(settings)[0] if p.profile.nodes}
     for name in dict.fromkeys(args.names):
+        if name in spanning:  # a multi-node server: every node, backwards
+            from vllmtui.cli import multinode
+
+            code = multinode.stop(args, settings, spanning[name]) or code
+            continue
         try:
             result = fleet.stop(
                 name, force=args.force, timeout=args.timeout,
@@ -118,10 +130,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         for name in sorted(missing):
             statuses.append(fleet.status_by_name(name))
     orphans = fleet.orphans()
+    spanning = _multinode_parts(settings, good, statuses)
     if args.json:
+        servers = [{**s.to_json(), **({"multinode": spanning[s.name]} if s.name in spanning else {})}
+                   for s in statuses]
         out = {
             "vllmtui": __version__,
-            "servers": [s.to_json() for s in statuses],
+            "servers": servers,
             "invalid_profiles": [{"name": b.name, "path": str(b.path)} for b in broken],
             "orphans": [{"pid": p.pid, "command": p.command, "user": p.user} for p in orphans],
             "profiles": [{"name": p.profile.name, "path": str(p.path),
@@ -139,6 +154,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{'':<22} {s.detail}")
         if s.failure and s.state in ("crashed", "unhealthy"):
             print(f"{'':<22} hint: {s.failure.hint}")
+        for line in _multinode_lines(spanning.get(s.name)):
+            print(f"{'':<22} {line}")
     for bad in broken:
         print(f"{bad.name:<22} {'invalid profile':<34} ({bad.path}: `vllmtui check {bad.name}`)")
     sent = [p.profile.name for p in good if p.path.is_relative_to(settings.sent_profiles_dir)]
@@ -150,6 +167,40 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         for p in orphans:
             print(f"  {p.pid:>7} {p.user:<10} {p.command[:90]}")
     return 0
+
+
+def _multinode_parts(settings: Settings, good: list[LoadedProfile],
+                     statuses: list[ServerStatus]) -> dict[str, dict[str, Any]]:
+    """Each multi-node server's nodes (`cli.multinode.part`), by name; its status in
+    `statuses` becomes its head's, read where the head runs, with the nodes' verdict."""
+    spanning = {p.profile.name: p for p in good if p.profile.nodes}
+    if not spanning:
+        return {}
+    from vllmtui.cli import multinode
+
+    out: dict[str, dict[str, Any]] = {}
+    for i, status in enumerate(statuses):
+        if status.name not in spanning:
+            continue
+        try:
+            head, out[status.name] = multinode.part(settings, spanning[status.name])
+        except VllmtuiError as exc:  # hosts.yaml lost a node's host: the rest still shows
+            out[status.name] = {"state": status.state, "why": str(exc), "head": "?", "nodes": []}
+            continue
+        if head is not None:
+            statuses[i] = head
+    return out
+
+
+def _multinode_lines(part: dict[str, Any] | None) -> list[str]:
+    if not part:
+        return []
+    why = f": {part['why']}" if part["why"] else ":"
+    lines = [f"multi-node ({part['state']}), head on {part['head']}{why}"]
+    for node in part["nodes"]:
+        alive = "running" if node["alive"] else (node["problem"] or f"exited {node['exit_status']}")
+        lines.append(f"  node {node['index']} {node['role']:<10} on {node['host']}: {alive}")
+    return lines
 
 
 def cmd_attach(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from vllmtui import __version__
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.settings import Settings
+from vllmtui.hosts.node_ops import answer_node
 from vllmtui.planner.gpu import read_gpus
 from vllmtui.profiles.loading import discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
@@ -97,13 +98,18 @@ def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
             return report(settings, fleet, bool(request.get("gpus", True)))
         if op == "log":
             return log_answer(settings, request)
+        node = answer_node(settings, str(op), request)
+        if node is not None:
+            return {"vllmtui": __version__, **node}
         if op == "version":
             return {"ok": True, "vllmtui": __version__, "hostname": socket.gethostname()}
     except VllmtuiError as exc:
         return {"ok": False, "vllmtui": __version__, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a reading that failed says so; the session goes on
         return {"ok": False, "vllmtui": __version__, "error": f"{type(exc).__name__}: {exc}"}
-    return {"ok": False, "vllmtui": __version__, "error": f"unknown op {op!r}: report, log or version"}
+    return {"ok": False, "vllmtui": __version__,
+            "error": f"unknown op {op!r}: report, log, node-start, node-state, node-stop, leftovers"
+                     " or version"}
 
 
 def serve(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:

@@ -65,6 +65,26 @@ def ssh_argv(host: HostConfig, directory: Path, *, tty: bool = False,
     return argv
 
 
+def resolved_hostname(host: HostConfig, timeout: float = 5.0) -> str | None:
+    """The machine an ssh destination reaches, as ssh's own configuration resolves it
+    (`ssh -G`: an ~/.ssh/config alias's HostName); None when ssh cannot say."""
+    if host.ssh is None:
+        return None
+    argv = ["ssh", "-G"]
+    if host.ssh_config:
+        argv += ["-F", str(Path(host.ssh_config).expanduser())]
+    try:
+        done = subprocess.run([*argv, host.ssh], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "hostname" and value.strip():
+            return value.strip()
+    return None
+
+
 def remote_command(host: HostConfig, argv: list[str]) -> str:
     """The command line the host's shell runs: its `vllmtui:` as written (so `~` expands
     there), then each argument quoted."""

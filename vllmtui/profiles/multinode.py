@@ -61,8 +61,8 @@ def ray_command(spec: LaunchSpec) -> list[str]:
 
 
 def _node_env(profile: Profile, index: int, address: str) -> dict[str, str]:
-    env = {"VLLM_HOST_IP": address}
     nodes = profile.nodes or []
+    env = {**nodes[index].env, "VLLM_HOST_IP": address}
     gpus = node_gpus(profile, nodes[index])
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
@@ -86,11 +86,11 @@ def plan_ray(profile: Profile, spec: LaunchSpec, addresses: list[str],
         if i == 0:
             argv = [*ray, "start", "--head", "--port", str(port), "--include-dashboard=false", *common]
             out.append(NodeCommand(i, node.host, RAY_HEAD, node_session(profile.name, i, "ray"),
-                                   tuple(argv), _node_env(profile, i, addresses[i])))
+                                   tuple(argv), {**spec.env, **_node_env(profile, i, addresses[i])}))
         else:
             argv = [*ray, "start", "--address", f"{head}:{port}", *common]
             out.append(NodeCommand(i, node.host, RAY_WORKER, node_session(profile.name, i, "ray"),
-                                   tuple(argv), _node_env(profile, i, addresses[i])))
+                                   tuple(argv), {**spec.env, **_node_env(profile, i, addresses[i])}))
     # the driver asks Ray for its GPUs: no CUDA_VISIBLE_DEVICES of its own
     env = {**spec.env, **_node_env(profile, 0, head), "RAY_ADDRESS": f"{head}:{port}"}
     env.pop("CUDA_VISIBLE_DEVICES", None)

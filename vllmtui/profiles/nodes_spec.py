@@ -35,6 +35,8 @@ class NodeSpec(BaseModel):
     address: str | None = None
     """How the other nodes reach this one (VLLM_HOST_IP, Ray's --node-ip-address); None: the
     network's `head_address` for the head, the host's own name otherwise."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """This node's own environment (on top of the profile's `env:`), e.g. RAY_TMPDIR."""
 
     @field_validator("host")
     @classmethod
