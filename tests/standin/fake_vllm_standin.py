@@ -68,6 +68,12 @@ def main() -> int:
         # a real vLLM takes seconds to exit after saying why (its engine processes wind down)
         time.sleep(float(os.environ.get("STANDIN_EXIT_DELAY", "0")))
         return 1
+    if "--headless" in sys.argv:  # a data-parallel node without the API server: no HTTP
+        rank = arg("--data-parallel-start-rank", "0")
+        log("EngineCore", "INFO", f"headless: data-parallel ranks from {rank}, head at"
+            f" {arg('--data-parallel-address', '?')}:{arg('--data-parallel-rpc-port', '?')}")
+        while True:
+            time.sleep(1)
     log("Worker", "INFO", "Model loading took 0.10 GiB memory and 0.20 seconds")
     log("EngineCore", "INFO", "GPU KV cache size: 65,536 tokens")
     log("EngineCore", "INFO", "Maximum concurrency for 1,024 tokens per request: 64.00x")

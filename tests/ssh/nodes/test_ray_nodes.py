@@ -94,3 +94,30 @@ def test_a_ray_server_across_two_hosts(hosts_env: HostsEnv, run_cli: Cli, cli_en
     assert "every node is clean" in stopped.stdout
     assert ended == [], ended
     assert "vllmtui-spread" not in first.tmux("ls").stdout
+
+
+def test_vllms_own_data_parallel_across_two_hosts(hosts_env: HostsEnv, run_cli: Cli, cli_env: dict[str, str],
+                                                   write_profile: Callable[..., object]) -> None:
+    """Without Ray: the head serves, the other node runs `--headless` with its start rank."""
+    cli_env.update(hosts_env.env())
+    write_profile("wide", **{
+        "model": "standin-model", "port": free_port(),
+        "nodes": [{"host": "host-a", "gpus": [0, 1]}, {"host": "host-b", "gpus": [0]}],
+        "data_parallel_size": 3,
+        "runtime": {"command": [SYSTEM_PYTHON, str(STANDIN)]},
+        "env": {"STANDIN_MODE": "ok", "STANDIN_DELAY": "0.2"}, "stop": {"timeout": 5, "term_timeout": 3},
+    })
+    try:
+        started = run_cli("start", "wide", "--wait", "--timeout", "60", timeout=200)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "node 1 (headless on host-b): started" in started.stdout and "is ready" in started.stdout
+        pane = "\n".join(hosts_env.dirs["host-b"].tmux("capture-pane", "-p", "-t", "vllmtui-wide-node1-dp:")
+                         .stdout.splitlines())
+        assert "headless: data-parallel ranks from 2, head at 127.0.0.1:13345" in pane, pane
+        (server,) = json.loads(run_cli("status", "wide", "--json", check=True).stdout)["servers"]
+        assert server["state"] == "ready" and server["multinode"]["nodes"][0]["role"] == "headless"
+    finally:
+        stopped = run_cli("stop", "wide", timeout=120)
+    assert stopped.returncode == 0 and "every node is clean" in stopped.stdout, stopped.stdout + stopped.stderr
+    for host in ("host-a", "host-b"):
+        assert "vllmtui-wide" not in hosts_env.dirs[host].tmux("ls").stdout
