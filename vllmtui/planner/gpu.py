@@ -322,20 +322,22 @@ def build_snapshot(
 
 
 class ServerSessions(Protocol):
-    """What GPU processes are mapped to: the live server sessions (a `Fleet` has them)."""
+    """What GPU processes are mapped to: the live server sessions, and the node sessions of
+    multi-node servers (option `profile` names their server), which a `Fleet` has."""
 
-    def server_sessions(self) -> list[SessionInfo]: ...
+    def gpu_sessions(self) -> list[SessionInfo]: ...
 
 
 def server_trees(sessions: Iterable[SessionInfo], everything: list[procs.ProcInfo]) -> dict[str, set[int]]:
-    """Each live server's process tree, by profile name, from `Fleet.server_sessions()`."""
+    """Each live server's process trees (its own session's and its nodes'), by profile name,
+    from `Fleet.gpu_sessions()`."""
     trees: dict[str, set[int]] = {}
     for sess in sessions:
         pid = sess.pane_pid or int(sess.option("pid") or 0)
         if not pid:
             continue
         name = sess.option("profile") or sess.name.removeprefix("vllmtui-")
-        trees[name] = {p.pid for p in procs.tree_of(pid, everything)}
+        trees.setdefault(name, set()).update(p.pid for p in procs.tree_of(pid, everything))
     return trees
 
 
@@ -355,7 +357,7 @@ def read_gpus(
         by_pid = {p.pid: p for p in everything}
         trees: dict[str, set[int]] = {}
         if fleet is not None:
-            trees = server_trees(fleet.server_sessions(), everything)
+            trees = server_trees(fleet.gpu_sessions(), everything)
         owned = set().union(*trees.values()) if trees else set()
         orphan_pids = {p.pid for p in procs.orphans(owned, everything)}
         return build_snapshot(raw, trees, orphan_pids, by_pid, driver)

@@ -90,6 +90,11 @@ class Fleet:
         """The tmux sessions that are servers."""
         return self.reader.server_sessions()
 
+    def gpu_sessions(self) -> list[SessionInfo]:
+        """The sessions whose processes hold a server's GPUs: the servers', and the nodes' of
+        multi-node servers here (kind `node`, option `profile` naming the server)."""
+        return [s for s in self.tmux.sessions() if s.option("kind") in (None, "server", "node")]
+
     def statuses(self, profiles: list[LoadedProfile] | None = None) -> list[ServerStatus]:
         """One status per profile, plus servers whose profile is not found here."""
         return self.reader.statuses(profiles)

@@ -49,3 +49,30 @@ def test_processes_map_to_their_server_and_orphans_come_first(settings: Settings
         os.kill(orphan_pid, signal.SIGKILL)
         other.kill()
         other.wait()
+
+
+def test_a_multinode_servers_node_sessions_map_to_the_server(settings: Settings, fake_server: int,
+                                                              tmux: object) -> None:
+    """Ray's workers live under a node session (kind node, profile naming the server): their
+    GPU memory is the server's, beside its own session's, and they are not servers themselves."""
+    from vllmtui.core.tmux import Tmux
+    from vllmtui.hosts import node_ops
+
+    assert isinstance(tmux, Tmux)
+    node_ops.start(settings, {"op": "node-start", "session": "vllmtui-fake-node1-ray", "profile": "fake",
+                              "argv": ["bash", "-c", "(exec -a ray::RayWorkerWrapper sleep 300) & wait"]})
+    try:
+        def worker() -> int | None:
+            info = tmux.session("vllmtui-fake-node1-ray")
+            tree = procs.tree_of(info.pane_pid) if info and info.pane_pid else []
+            titled = [p.pid for p in tree if p.command.startswith("ray::")]
+            return titled[0] if titled else None
+
+        ray_worker = int(wait_for(worker, what="the node's Ray worker"))  # type: ignore[arg-type]
+        query = standin_nvml_query({fake_server: 40_000, ray_worker: 30_000})
+        usage = read_gpus(Fleet(settings), query=query).usage_by_server()["fake"]
+        assert set(usage.pids) == {fake_server, ray_worker} and usage.memory == 70_000 << 20
+        assert [s.name for s in Fleet(settings).server_sessions()] == ["vllmtui-fake"]
+    finally:
+        node_ops.stop(settings, {"session": "vllmtui-fake-node1-ray", "timeout": 2})
+    assert tmux.session("vllmtui-fake-node1-ray") is None
