@@ -130,6 +130,10 @@ class Fleet:
         launch.json (why the gateway started it)."""
         say = on_progress or (lambda _msg: None)
         profile = loaded.profile
+        if profile.nodes:  # several machines: vllmtui.nodes starts each node, then the head's server
+            hosts = ", ".join(n.host for n in profile.nodes)
+            raise UsageError(f"{profile.name} spans nodes ({hosts}): `vllmtui start {profile.name}` starts"
+                             " every node and then its server (docs/multinode.md)")
         name = self._make_way(profile.name)
         spec = self._launch_spec(loaded)
         warnings = self._pre_start_checks(loaded, others, say)

@@ -147,6 +147,9 @@ def table_rows(r: Readings, width: int, uptime: Callable[[ServerStatus], str] | 
             "gpus": ",".join(map(str, loaded.profile.gpus)) if loaded and loaded.profile.gpus else "-",
         }
         cells.update(feature_cells(r, status, marks))
+        if loaded and loaded.profile.nodes and loaded.profile.nodes[0].host != "local" and not status.running:
+            head = loaded.profile.nodes[0].host  # its server runs there: that host's row shows it
+            cells["status"] = Text(f"multi-node: head on {head}"[:width], style="dim")
         if r.host_names:
             cells["host"] = "local"
         rows.append(Row(name, cells))

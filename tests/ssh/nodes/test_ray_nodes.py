@@ -121,3 +121,43 @@ def test_vllms_own_data_parallel_across_two_hosts(hosts_env: HostsEnv, run_cli: 
     assert stopped.returncode == 0 and "every node is clean" in stopped.stdout, stopped.stdout + stopped.stderr
     for host in ("host-a", "host-b"):
         assert "vllmtui-wide" not in hosts_env.dirs[host].tmux("ls").stdout
+
+
+async def test_the_tui_starts_and_stops_every_node(hosts_env: HostsEnv,
+                                                   write_profile: Callable[..., object]) -> None:
+    """s and x on a multi-node profile's row act on every node; the head's own row (on its
+    host) says to use that row; the profile's row names where its head serves."""
+    from tests.support.ui import FROZEN, until
+    from vllmtui.ui.app import VllmtuiApp
+    from vllmtui.ui.widgets.server_table import ServerTable
+
+    write_profile("wide", **{
+        "model": "standin-model", "port": free_port(),
+        "nodes": [{"host": "host-a", "gpus": [0]}, {"host": "host-b", "gpus": [0]}],
+        "data_parallel_size": 2,
+        "runtime": {"command": [SYSTEM_PYTHON, str(STANDIN)]},
+        "env": {"STANDIN_MODE": "ok", "STANDIN_DELAY": "0.2"}, "stop": {"timeout": 5, "term_timeout": 3},
+    })
+    app = VllmtuiApp(hosts_env.settings, FROZEN)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one(ServerTable)
+        await until(pilot, lambda: "wide" in table._rows and app.main.state_of("wide") is not None,
+                    timeout=30, what="the profile's row")
+        assert "multi-node: head on host-a" in str(table._rows["wide"].cells["status"])
+        table.select("wide")
+        await pilot.press("s")
+        await until(pilot, lambda: app.main.state_of("wide@host-a") == "ready", timeout=60,
+                    what="the head serving on host-a")
+        assert "vllmtui-wide-node1-dp" in hosts_env.dirs["host-b"].tmux("ls").stdout
+        table.select("wide@host-a")
+        await pilot.press("x")
+        await until(pilot, lambda: any("head of the multi-node server wide" in str(n.message)
+                                       for n in app._notifications), what="the head's row pointing at wide")
+        assert app.main.state_of("wide@host-a") == "ready"  # nothing was stopped from there
+        table.select("wide")
+        await pilot.press("x")
+        await until(pilot, lambda: any("every node stopped and clean" in str(n.message)
+                                       for n in app._notifications), timeout=60, what="every node stopped")
+        await pilot.press("q")
+    for host in ("host-a", "host-b"):
+        assert "vllmtui-wide" not in hosts_env.dirs[host].tmux("ls").stdout

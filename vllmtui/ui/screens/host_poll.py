@@ -47,6 +47,9 @@ NOT_THERE = {
 }
 """What to do instead, for the keys that act on this machine's profiles only."""
 
+SPANNING_KEYS = ("start", "stop", "force_stop", "restart")
+"""The keys that must act on every node of a multi-node server, not on its head's row alone."""
+
 HOST_WAIT = 0.9
 """Of each poll interval, how long the reading waits for slow hosts (their last reading
 stands meanwhile)."""
@@ -162,6 +165,12 @@ class HostPoll(PanelKeys):
         sel = actions.selection
         if not sel.remote:
             return False
+        server = sel.status.name if sel.status else None
+        spanning = self.readings.profiles.get(server or "")
+        if spanning is not None and spanning.profile.nodes and action in SPANNING_KEYS:
+            self.notify(f"{server} on {sel.host} is the head of the multi-node server {server}: use its own"
+                        f" row ({server}): its keys act on every node", severity="warning")
+            return True
         act = REMOTE_KEYS.get(action)
         if act is not None:
             act(actions)

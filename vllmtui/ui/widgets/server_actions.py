@@ -13,7 +13,6 @@ from pathlib import Path
 from textual.app import SuspendNotSupported
 from textual.message import Message
 from textual.reactive import var
-from textual.widget import Widget
 
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.settings import Settings
@@ -37,10 +36,11 @@ from vllmtui.ui.messages import (
 )
 from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PickDialog, PromptDialog
 from vllmtui.ui.selection import Selection
+from vllmtui.ui.widgets.node_actions import NodeActions
 from vllmtui.ui.work import worker
 
 
-class ServerActions(Widget):
+class ServerActions(NodeActions):
     """Runs what the server keys ask for, on `selection`."""
 
     DEFAULT_CSS = "ServerActions { display: none; }"
@@ -97,6 +97,9 @@ class ServerActions(Widget):
     def _start(self, name: str) -> None:
         try:
             loaded = find_profile(self.settings, name)
+            if loaded.profile.nodes:
+                self._start_nodes(loaded)
+                return
             others, _, _ = readings.read_profiles(self.settings)
             result = self.fleet.start(loaded, others)
         except VllmtuiError as exc:
@@ -130,6 +133,8 @@ class ServerActions(Widget):
         return status
 
     def stop(self) -> None:
+        if self._stop_spanning(force=False):
+            return
         status = self._needs_session("stop")
         if status is None:
             return
@@ -140,6 +145,11 @@ class ServerActions(Widget):
 
     def _begin_stop(self, name: str, force: bool, restart: bool = False) -> None:
         self.stopping.add(name)
+        spanning = self.selection.profile_of(name)
+        if spanning is not None and spanning.profile.nodes:  # every node, backwards
+            self.post_message(StopProgressed(name, "stopping its nodes"))
+            self.stop_nodes(spanning, force)
+            return
         self.post_message(StopProgressed(name, "killing (SIGKILL)" if force else "sending SIGINT"))
         self.stop_server(name, force, restart)
 
@@ -165,6 +175,8 @@ class ServerActions(Widget):
             self.notify(message.result.summary(), severity="error" if message.result.left else "information")
 
     def force_stop(self) -> None:
+        if self._stop_spanning(force=True):
+            return
         status = self._needs_session("kill")
         if status is not None:
             self.read_force_targets(status.name, status.pid)
