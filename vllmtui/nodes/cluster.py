@@ -132,7 +132,12 @@ class Cluster:
     # ---------------------------------------------------------------- start
 
     def start(self, say: Say = print, ray_wait: float = RAY_WAIT) -> None:
-        """Every node in order; on a failure, what was started is stopped again."""
+        """Every node in order; on a failure, what this start started is stopped again (a
+        server already running is refused first: nothing of it is touched)."""
+        head = self.head_status()
+        if head is not None and head.session is not None:
+            raise VllmtuiError(f"{self.profile.name} is running already (its server on {self.main.host}):"
+                               f" `vllmtui stop {self.profile.name}` first, or `vllmtui status` to see it")
         started: list[NodeCommand] = []
         try:
             for step in self.others:
@@ -142,7 +147,8 @@ class Cluster:
                 if not answer.get("ok"):
                     where = f"node {step.index} ({step.role} on {step.host})"
                     raise VllmtuiError(f"{where}: {answer.get('error')}")
-                started.append(step)
+                if not answer.get("already"):  # a node left from an earlier start is kept as it is
+                    started.append(step)
                 say(f"node {step.index} ({step.role} on {step.host}): started in tmux session {step.session}")
             if self.profile.distributed_executor_backend == "ray":
                 self.wait_ray(say, ray_wait)

@@ -116,6 +116,11 @@ def test_vllms_own_data_parallel_across_two_hosts(hosts_env: HostsEnv, run_cli: 
         assert "headless: data-parallel ranks from 2, head at 127.0.0.1:13345" in pane, pane
         (server,) = json.loads(run_cli("status", "wide", "--json", check=True).stdout)["servers"]
         assert server["state"] == "ready" and server["multinode"]["nodes"][0]["role"] == "headless"
+        again = run_cli("start", "wide", timeout=60)  # refused: nothing of the running one touched
+        assert again.returncode != 0 and "is running already" in again.stderr, again.stdout + again.stderr
+        assert "vllmtui-wide-node1-dp" in hosts_env.dirs["host-b"].tmux("ls").stdout
+        (server,) = json.loads(run_cli("status", "wide", "--json", check=True).stdout)["servers"]
+        assert server["state"] == "ready"
     finally:
         stopped = run_cli("stop", "wide", timeout=120)
     assert stopped.returncode == 0 and "every node is clean" in stopped.stdout, stopped.stdout + stopped.stderr
