@@ -104,6 +104,16 @@ def hosts_file(settings: Settings) -> Path:
     return settings.config_dir / "hosts.yaml"
 
 
+def hosts_stamp(settings: Settings) -> tuple[float, int] | None:
+    """hosts.yaml's modification time and size (None: there is none): what tells a long-lived
+    reader (the TUI) to read it again."""
+    try:
+        st = hosts_file(settings).stat()
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
+
+
 def _problems(exc: ValidationError, path: Path, lines: dict[tuple[str, ...], int],
               base: tuple[str, ...]) -> list[str]:
     out = []

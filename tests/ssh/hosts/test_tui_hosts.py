@@ -159,3 +159,23 @@ def test_a_attaches_to_a_remote_server_and_prefix_d_returns(hosts_env: HostsEnv,
         terminal.keys("q")
         wait_for(terminal.dead, 20, what="the app quitting")
         assert _state(hosts, "host-a", "console") == "ready"  # detaching stopped nothing
+
+
+async def test_hosts_yaml_is_read_again_when_it_changes(hosts_env: HostsEnv) -> None:
+    hosts_env.dirs["host-a"].write_profile("later")
+    path = hosts_env.settings.config_dir / "hosts.yaml"
+    text = path.read_text()
+    path.unlink()  # the TUI starts on one machine
+    app = VllmtuiApp(hosts_env.settings, FROZEN)
+    async with app.run_test(size=(160, 40)) as pilot:
+        main = app.main
+        await until(pilot, lambda: main.polls > 1, what="the first polls")
+        assert "host" not in [c.key for c in app.query_one(ServerTable)._columns]
+        path.write_text(text)  # a host added while it runs
+        await until(pilot, lambda: main.state_of("later@host-a") == "stopped", timeout=20,
+                    what="host-a's rows after hosts.yaml appeared")
+        assert "host" in [c.key for c in app.query_one(ServerTable)._columns]
+        path.write_text("hosts: [host-a]\n")  # a mistake: said in the header, nothing lost
+        await until(pilot, lambda: "hosts.yaml:1" in str(app.query_one("#topbar", Static).render()),
+                    timeout=20, what="the mistake in the header")
+        await pilot.press("q")

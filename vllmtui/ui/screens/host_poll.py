@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 from vllmtui.core.errors import VllmtuiError
 from vllmtui.core.settings import Settings
 from vllmtui.ui.messages import HostsRead
-from vllmtui.ui.rows import HOST_COLUMNS, Readings
+from vllmtui.ui.rows import COLUMNS, HOST_COLUMNS, Readings
 from vllmtui.ui.screens.dialogs import PromptDialog
 from vllmtui.ui.screens.panel_keys import PanelKeys
 from vllmtui.ui.screens.tabs import panel_of
@@ -26,6 +26,7 @@ from vllmtui.ui.work import worker
 
 if TYPE_CHECKING:
     from vllmtui.hosts.fleet import Hosts
+    from vllmtui.hosts.forwards import Forwards
     from vllmtui.ui.host_rows import HostView
 
 REMOTE_KEYS: dict[str, Callable[[RemoteActions], None]] = {
@@ -49,6 +50,9 @@ NOT_THERE = {
 
 SPANNING_KEYS = ("start", "stop", "force_stop", "restart")
 """The keys that must act on every node of a multi-node server, not on its head's row alone."""
+
+RELOAD_WAIT = 5.0
+"""Seconds between two looks at hosts.yaml while it names no other host."""
 
 HOST_WAIT = 0.9
 """Of each poll interval, how long the reading waits for slow hosts (their last reading
@@ -83,38 +87,56 @@ class HostPoll(PanelKeys):
 
     @worker("reading the other hosts", group="hosts", exclusive=True)
     def poll_hosts(self) -> None:
-        from vllmtui.hosts.config import hosts_file
+        """Every poll interval, the other hosts; hosts.yaml is read again when it changes (a
+        host added, a mistake fixed), and not at all while there is none."""
+        from vllmtui.hosts.config import hosts_stamp
 
-        if not hosts_file(self.settings).exists():
-            return  # one machine: nothing to read, no host column
+        this = get_current_worker()
+        seen: tuple[float, int] | None = None
+        hosts: Hosts | None = None
+        forwards = None
+        names: tuple[str, ...] = ()
+        try:
+            while not this.is_cancelled:
+                stamp = hosts_stamp(self.settings)
+                if stamp != seen:
+                    seen = stamp
+                    if hosts is not None:
+                        hosts.close()
+                    hosts, names, forwards = self._open_hosts(stamp is not None)
+                if hosts is not None and forwards is not None and names:
+                    wait = min(HOST_WAIT, self.settings.poll_interval * 0.9)
+                    readings = hosts.read(names=list(names), gpus=True, wait=wait)
+                    endpoints = forwards.update(hosts, readings)
+                    if this.is_cancelled:
+                        return
+                    self.post_message(HostsRead(readings, names, hosts, None, endpoints))
+                self._host_poke.wait(self.settings.poll_interval if names else RELOAD_WAIT)
+                self._host_poke.clear()
+        finally:
+            self.hosts = None
+            if hosts is not None:
+                hosts.close()
+
+    def _open_hosts(self, exists: bool) -> tuple[Hosts | None, tuple[str, ...], Forwards | None]:
+        """hosts.yaml's hosts (none when there is no file; a mistake in it is said in the header)."""
         from vllmtui.hosts.fleet import Hosts
         from vllmtui.hosts.forwards import Forwards
 
-        this = get_current_worker()
+        self.hosts = None
+        if not exists:
+            self.post_message(HostsRead({}, ()))
+            return None, (), None
         try:
             hosts = Hosts(self.settings)
         except VllmtuiError as exc:
             self.post_message(HostsRead({}, (), None, str(exc)))
-            return
+            return None, (), None
         names = tuple(n for n in hosts.names() if not hosts.config(n).is_local)
-        if not names:
-            hosts.close()
-            return
         self.hosts = hosts
-        forwards = Forwards()
-        try:
-            while not this.is_cancelled:
-                wait = min(HOST_WAIT, self.settings.poll_interval * 0.9)
-                readings = hosts.read(names=list(names), gpus=True, wait=wait)
-                endpoints = forwards.update(hosts, readings)
-                if this.is_cancelled:
-                    return
-                self.post_message(HostsRead(readings, names, hosts, None, endpoints))
-                self._host_poke.wait(self.settings.poll_interval)
-                self._host_poke.clear()
-        finally:
-            self.hosts = None
-            hosts.close()
+        if not names:
+            self.post_message(HostsRead({}, ()))
+        return hosts, names, Forwards()
 
     def refresh_hosts(self) -> None:
         self._host_poke.set()
@@ -128,6 +150,8 @@ class HostPoll(PanelKeys):
         r = self.readings
         if message.names and not r.host_names:
             self.query_one(ServerTable).set_columns(HOST_COLUMNS)
+        elif not message.names and r.host_names:  # hosts.yaml no longer names another host
+            self.query_one(ServerTable).set_columns(COLUMNS)
         r.host_names = message.names
         r.hosts = message.readings
         r.hosts_stamp += 1
