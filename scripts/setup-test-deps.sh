@@ -12,3 +12,13 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# the SLURM runtime's tests (tests/slurm) run a real munged + slurmctld + slurmd on localhost
+slurm_need=()
+{ command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ]; } || slurm_need+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || slurm_need+=(munge)
+if [ ${#slurm_need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing: ${slurm_need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${slurm_need[@]}" >/dev/null
+fi
