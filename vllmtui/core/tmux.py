@@ -49,6 +49,8 @@ OPTION_KEYS = (
     "restarts",  # times the gateway restarted the server after a crash
     "asleep",  # the sleep level while the gateway has a server asleep
     "url",  # the gateway's base URL
+    "container",  # a server in a container: its name (core.containers)
+    "container-engine",  # and the engine's executable that runs it
 )
 # printable on purpose: tmux 3.4 prints control characters of -F formats escaped ("\\037")
 _SEP = "|:vt:|"

@@ -4,7 +4,8 @@ vllmtui server whose process tree holds it.
 vLLM's GPU memory belongs to its `VLLM::EngineCore` / `VLLM::Worker_TP*` children, not to
 the API server in the pane, so a process is matched against each server's whole tree
 (`procs.tree_of`: descendants plus the pane's session and process group, which keeps
-reparented children). A process that holds GPU memory and belongs to no live server is
+reparented children; a container's processes, which are not in it, through its engine:
+`core.containers`). A process that holds GPU memory and belongs to no live server is
 flagged; `VLLM::` orphans first, with the command that reaps them.
 
 A reading never raises: no driver, no GPU, an NVML error all give a snapshot whose
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from vllmtui.core import procs
+from vllmtui.core import containers, procs
 from vllmtui.core.tmux import SessionInfo
 
 MiB = 1 << 20
@@ -338,6 +339,7 @@ def server_trees(sessions: Iterable[SessionInfo], everything: list[procs.ProcInf
             continue
         name = sess.option("profile") or sess.name.removeprefix("vllmtui-")
         trees.setdefault(name, set()).update(p.pid for p in procs.tree_of(pid, everything))
+        trees[name] |= containers.session_pids(sess, everything)  # not in the pane's tree
     return trees
 
 

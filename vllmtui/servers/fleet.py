@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllmtui.core import procs
+from vllmtui.core import containers, procs
 from vllmtui.core.errors import UsageError, VllmtuiError
 from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SessionInfo, Tmux
 from vllmtui.profiles.launch import LaunchSpec, resolve, runtime_python
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import launcher, prepull, runs
+from vllmtui.servers import container, image_pull, launcher, prepull, runs
 from vllmtui.servers.status import ServerStatus, StatusReader, session_name
 
 Progress = Callable[[str], None]
@@ -63,6 +63,8 @@ class StopResult:
             "graceful": "stopped gracefully (SIGINT)",
             "sigterm": "did not stop on SIGINT; stopped by SIGTERM",
             "sigkill": "did not stop on SIGINT or SIGTERM; killed (SIGKILL)",
+            "container-stop": "stopped gracefully (the container engine's stop: SIGTERM)",
+            "container-kill": "did not stop on SIGTERM in time; the container engine killed it (SIGKILL)",
             "force": f"force-stopped: killed {len(self.signalled)} process(es)",
             "already-exited": "had already exited; session removed",
         }[self.method]
@@ -150,10 +152,12 @@ class Fleet:
         if step is not None:  # the pane pulls the model first, then execs vLLM
             say(f"{step.repo} is not (completely) in the cache: the server pulls it first")
             spec = prepull.wrap(spec, step)
+        spec, marks = container.prepare(profile, spec, marks)  # a container: its image is pulled first
 
         def make_run() -> Path:
             run_dir = runs.create_run(self.settings, profile, spec, loaded.path, version, notes=run_notes)
             environ.update(prepull.progress_env(run_dir))  # sent to the pane after this
+            environ.update(image_pull.progress_env(run_dir))
             return run_dir
 
         run_dir = launcher.open_session(self.tmux, name, profile, spec, environ, make_run, marks=marks)
@@ -180,6 +184,7 @@ class Fleet:
         pane_pid = session.pane_pid or int(session.option("pid") or 0) or None
         tree = procs.tree_of(pane_pid) if pane_pid else []
         self._kill(tree, pane_pid, signal.SIGKILL)
+        container.end(session)  # a container outlives its client: the engine kills it
         self._wait_gone(tree, 5.0)
         rd = session.option("run-dir")
         if rd and Path(rd).is_dir() and not (Path(rd) / runs.EXIT).exists():
@@ -228,7 +233,8 @@ class Fleet:
         last: tuple[str, str | None] | None = None
         while True:
             status = self.status(loaded)
-            key = (status.state, status.phase if status.phase != prepull.PHASE else status.detail)
+            pulling = status.phase in (prepull.PHASE, image_pull.PHASE)
+            key = (status.state, status.detail if pulling else status.phase)
             if key != last and on_change:
                 on_change(status)
             last = key
@@ -273,11 +279,15 @@ class Fleet:
         begin = time.monotonic()
         pane_pid = session.pane_pid or int(session.option("pid") or 0) or None
         tree = procs.tree_of(pane_pid) if pane_pid else []
-        if session.dead and not tree:
+        box = containers.of_session(session)  # a container outlives its client: its engine stops it
+        if session.dead and not tree and (box is None or not box.exists()):
             self._clear_dead(session)
             return StopResult(name, "already-exited", time.monotonic() - begin, (), (), session.exit_code)
         self.tmux.set_options(sess_name, {"stopping": f"{time.time():.3f}"})
-        if force:
+        if box is not None:
+            timeouts = self._stop_timeouts(name, timeout, term_timeout)
+            method, tree, left = container.stop(box, tree, pane_pid, force, timeouts, say)
+        elif force:
             method = "force"
             say(
                 "killing "
@@ -391,19 +401,21 @@ class Fleet:
 
     # ------------------------------------------------------------ orphans
 
-    def owned_pids(self) -> set[int]:
+    def owned_pids(self, everything: list[procs.ProcInfo] | None = None) -> set[int]:
         """Every process in the tree of a live tmux session of this tmux server."""
-        everything = procs.all_processes()
+        everything = everything if everything is not None else procs.all_processes()
         owned: set[int] = set()
         for sess in self.tmux.sessions():
             pid = sess.pane_pid or int(sess.option("pid") or 0)
             if pid and not sess.dead:
                 owned |= {p.pid for p in procs.tree_of(pid, everything)}
+                owned |= containers.session_pids(sess, everything)
         return owned
 
     def orphans(self) -> list[procs.ProcInfo]:
         """vLLM processes that belong to no live server (they may hold a GPU)."""
-        return procs.orphans(self.owned_pids())
+        everything = procs.all_processes()  # one reading of /proc for both (20 ms each)
+        return procs.orphans(self.owned_pids(everything), everything)
 
     def server_mark(self, name: str) -> str:
         """The `VLLMTUI_SERVER` value a server's processes carry: its tmux server and name."""

@@ -18,7 +18,7 @@ from vllmtui.core.settings import Settings
 from vllmtui.core.tmux import SESSION_PREFIX, SessionInfo, Tmux
 from vllmtui.profiles.loading import did_you_mean, discover
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import failures, logs, prepull, runs
+from vllmtui.servers import failures, image_pull, logs, prepull, runs
 from vllmtui.servers.endpoint import HealthReading, health_many
 
 STATES = ("stopped", "starting", "ready", "asleep", "unhealthy", "stopping", "exited", "crashed")
@@ -73,8 +73,8 @@ class ServerStatus:
 
     @property
     def phase_label(self) -> str | None:
-        if self.phase == prepull.PHASE:  # the download's own line: done, total, rate, time left
-            return self.detail or prepull.PHASE
+        if self.phase in (prepull.PHASE, image_pull.PHASE):  # the pull's own line: how far it is
+            return self.detail or self.phase
         return logs.PHASE_LABELS.get(self.phase) if self.phase else None
 
     @classmethod
@@ -325,8 +325,11 @@ class StatusReader:
             pulling = prepull.pulling_detail(run_dir)
             if pulling is not None:
                 phase, detail = prepull.PHASE, pulling
+            pulling = image_pull.pulling_detail(run_dir)  # a container's image
+            if pulling is not None:
+                phase, detail = image_pull.PHASE, pulling
         elif state in ("crashed", "exited") and not session.option("stopping"):
-            detail = prepull.failed_detail(run_dir) or detail
+            detail = prepull.failed_detail(run_dir) or image_pull.failed_detail(run_dir) or detail
         return ServerStatus(
             name=name,
             state=state,
@@ -342,7 +345,8 @@ class StatusReader:
             exit_signal=session.dead_signal if session.dead else None,
             failure=log.failure if state in ("crashed", "unhealthy") else None,
             health=reading,
-            eta=self._eta(name, started) if state == "starting" and phase != prepull.PHASE else None,
+            eta=self._eta(name, started)
+            if state == "starting" and phase not in (prepull.PHASE, image_pull.PHASE) else None,
             time_to_ready=self._time_to_ready(run_dir, started, log, state) if run_dir else None,
             has_profile=has_profile,
             managed_by=session.option("managed-by"),
