@@ -46,7 +46,10 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     print(f"started {result.name} in tmux session {result.session}", flush=True)
     print(f"  command: {result.spec.display()}")
     print(f"  run dir: {result.run_dir}")
-    print(f"  console: {' '.join(fleet.tmux.attach_argv(result.session))}")
+    if loaded.profile.runtime.slurm is None:
+        print(f"  console: {' '.join(fleet.tmux.attach_argv(result.session))}")
+    else:  # a batch job: no console here; its output is the run's log
+        print(f"  log:     `vllmtui logs {result.name} -f` ({result.run_dir / runs.LOG})")
     if not args.wait:
         return 0
     estimate = runs.ready_estimate(settings, result.name)

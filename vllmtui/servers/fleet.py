@@ -24,7 +24,7 @@ from vllmtui.core.tmux import SessionInfo, Tmux
 from vllmtui.profiles.launch import LaunchSpec, resolve, runtime_python
 from vllmtui.profiles.loading import discover, find_profile
 from vllmtui.profiles.model import BrokenProfile, LoadedProfile
-from vllmtui.servers import container, image_pull, launcher, prepull, runs
+from vllmtui.servers import container, image_pull, launcher, prepull, runs, slurm_server
 from vllmtui.servers.status import ServerStatus, StatusReader, session_name
 
 Progress = Callable[[str], None]
@@ -67,6 +67,7 @@ class StopResult:
             "container-kill": "did not stop on SIGTERM in time; the container engine killed it (SIGKILL)",
             "force": f"force-stopped: killed {len(self.signalled)} process(es)",
             "already-exited": "had already exited; session removed",
+            "slurm-cancel": "its Slurm job cancelled (SIGINT first, then scancel)",
         }[self.method]
         text = f"{self.name}: {how} in {self.seconds:.1f} s"
         if self.left:
@@ -98,12 +99,24 @@ class Fleet:
         return [s for s in self.tmux.sessions() if s.option("kind") in (None, "server", "node")]
 
     def statuses(self, profiles: list[LoadedProfile] | None = None) -> list[ServerStatus]:
-        """One status per profile, plus servers whose profile is not found here."""
-        return self.reader.statuses(profiles)
+        """One status per profile, plus servers whose profile is not found here (a batch
+        job's server: read from its job)."""
+        if profiles is None:
+            profiles, _ = discover(self.settings)
+        found = self.reader.statuses(profiles)
+        jobs = {p.profile.name: p for p in profiles if p.profile.runtime.slurm is not None}
+        return [slurm_server.status(self.settings, jobs[s.name]) if s.name in jobs else s for s in found]
 
     def status(self, loaded: LoadedProfile) -> ServerStatus:
         """The status of a profile's server."""
+        if loaded.profile.runtime.slurm is not None:
+            return slurm_server.status(self.settings, loaded)
         return self.reader.status(loaded)
+
+    def _is_job(self, name: str) -> bool:
+        """Whether `name`'s profile runs as a Slurm batch job."""
+        good, _ = discover(self.settings)
+        return any(p.profile.name == name and p.profile.runtime.slurm is not None for p in good)
 
     def status_by_name(self, name: str) -> ServerStatus:
         """Status of a server whose profile may be gone (started elsewhere)."""
@@ -136,6 +149,8 @@ class Fleet:
             hosts = ", ".join(n.host for n in profile.nodes)
             raise UsageError(f"{profile.name} spans nodes ({hosts}): `vllmtui start {profile.name}` starts"
                              " every node and then its server (docs/multinode.md)")
+        if profile.runtime.slurm is not None:
+            slurm_server.refuse_running(self.settings, profile.name)  # before its port is checked
         name = self._make_way(profile.name)
         spec = self._launch_spec(loaded)
         warnings = self._pre_start_checks(loaded, others, say)
@@ -148,6 +163,10 @@ class Fleet:
         environ = launcher.server_environ(spec, launcher.secret_values(spec), keys)
         environ[SERVER_MARK] = self.server_mark(profile.name)  # inherited by every vLLM process
         version = runs.runtime_vllm_version(python, env=helpers)
+        if profile.runtime.slurm is not None:  # a batch job runs it, not a pane here (docs/slurm.md)
+            job, run_dir = slurm_server.start(self.settings, loaded, spec, environ, version)
+            say(f"submitted {slurm_server.job_label(job)}; its log is {run_dir / runs.LOG}")
+            return StartResult(profile.name, slurm_server.job_label(job), run_dir, spec, warnings)
         step = prepull.pull_step(profile, self.settings, spec)
         if step is not None:  # the pane pulls the model first, then execs vLLM
             say(f"{step.repo} is not (completely) in the cache: the server pulls it first")
@@ -274,6 +293,10 @@ class Fleet:
         say = on_progress or (lambda _msg: None)
         sess_name = session_name(name)
         session = self.tmux.session(sess_name)
+        if session is None and self._is_job(name):  # a batch job's server: scancel
+            text, seconds = slurm_server.stop(self.settings, name, force, timeout or 30.0)
+            say(text)
+            return StopResult(name, "slurm-cancel", seconds)
         if session is None:
             raise VllmtuiError(f"{name} is not running (no tmux session {sess_name})")
         begin = time.monotonic()
