@@ -232,6 +232,10 @@ class ServerActions(NodeActions):
         if status is None or status.session is None:
             return
         session = status.session
+        if session.startswith("slurm job "):  # a batch job on a node: no console here
+            self.notify(f"{status.name} runs as {session}: no console to attach to; the Log tab follows its"
+                        " output", severity="warning")
+            return
         try:
             code = self._foreground(lambda: self.fleet.tmux.attach(session))
         except VllmtuiError as exc:
