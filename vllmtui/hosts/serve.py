@@ -86,6 +86,17 @@ def log_answer(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "vllmtui": __version__, "lines": lines, "offset": end, "reset": reset}
 
 
+def duplicate_answer(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """Another machine's `d` on this host's profile: the copy beside it, with a new port."""
+    from vllmtui.profiles import ops
+    from vllmtui.profiles.loading import find_profile
+
+    name, new = str(request.get("name") or ""), str(request.get("new") or "")
+    copy = ops.duplicate(settings, find_profile(settings, name), new)
+    return {"ok": True, "vllmtui": __version__, "name": copy.profile.name, "path": str(copy.path),
+            "port": copy.profile.port}
+
+
 def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
     """The answer to one request line (never raises)."""
     try:
@@ -98,6 +109,8 @@ def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
             return report(settings, fleet, bool(request.get("gpus", True)))
         if op == "log":
             return log_answer(settings, request)
+        if op == "duplicate":
+            return duplicate_answer(settings, request)
         node = answer_node(settings, str(op), request)
         if node is not None:
             return {"vllmtui": __version__, **node}
@@ -108,8 +121,8 @@ def answer(settings: Settings, fleet: Fleet, line: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a reading that failed says so; the session goes on
         return {"ok": False, "vllmtui": __version__, "error": f"{type(exc).__name__}: {exc}"}
     return {"ok": False, "vllmtui": __version__,
-            "error": f"unknown op {op!r}: report, log, node-start, node-state, node-stop, leftovers"
-                     " or version"}
+            "error": f"unknown op {op!r}: report, log, duplicate, node-start, node-state, node-stop,"
+                     " leftovers, ray-nodes or version"}
 
 
 def serve(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:

@@ -16,7 +16,7 @@ from tests.support.ui import FROZEN, until
 from vllmtui.hosts.fleet import Hosts
 from vllmtui.ui.app import VllmtuiApp
 from vllmtui.ui.host_rows import HostView
-from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog
+from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PromptDialog
 from vllmtui.ui.widgets.log_view import LogView
 from vllmtui.ui.widgets.server_table import ServerTable
 
@@ -102,6 +102,14 @@ async def test_every_hosts_servers_in_one_table_and_the_keys_work_there(
             assert endpoint.host == "127.0.0.1" and endpoint.port != _port(main, "idle@host-b")
             models = httpx.get(f"http://127.0.0.1:{endpoint.port}/v1/models", timeout=5).json()
             assert [m["id"] for m in models["data"]] == ["standin-model"]
+            # T: a URL here for it (the forward, kept while vllmtui runs)
+            app.query_one(ServerTable).select("idle@host-b")
+            await pilot.press("T")
+            said = await until(pilot, lambda: next((str(n.message) for n in app._notifications
+                                                    if "is reachable here at" in str(n.message)), None),
+                               what="the tunnel's URL")
+            url = str(said).split("reachable here at ")[1].split()[0]
+            assert httpx.get(f"{url}/health", timeout=5).status_code == 200
 
             # a chat probe of host-b's server runs there and its report comes back
             app.query_one(ServerTable).select("idle@host-b")
@@ -121,13 +129,18 @@ async def test_every_hosts_servers_in_one_table_and_the_keys_work_there(
                         what="idle killed on host-b")
 
             # e edits the host's profile there (headless: no editor to hand the terminal to),
-            # then checks it there; d works on this machine's profiles and says what to do instead
+            # then checks it there; d copies it there
             await pilot.press("e")
             await until(pilot, lambda: any("host-b: edit idle" in str(n.message) for n in app._notifications),
                         timeout=30, what="the edited profile checked on host-b")
-            await pilot.press("d")
-            await until(pilot, lambda: any("copy its file there" in str(n.message) for n in app._notifications),
-                        what="the duplicate key's answer")
+            await pilot.press("d")  # the copy is made there, beside the host's own file
+            await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="the new name's prompt")
+            await pilot.press("enter")
+            await until(pilot, lambda: any("idle-copy.yaml written there" in str(n.message)
+                                           for n in app._notifications), timeout=30, what="the copy on host-b")
+            assert (hosts_env.dirs["host-b"].profiles / "idle-copy.yaml").exists()
+            await until(pilot, lambda: main.state_of("idle-copy@host-b") == "stopped", timeout=20,
+                        what="the copy's row")
             await pilot.press("q")
 
 

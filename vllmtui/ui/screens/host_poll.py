@@ -38,15 +38,10 @@ REMOTE_KEYS: dict[str, Callable[[RemoteActions], None]] = {
     "reap": lambda a: a.reap(),
     "probe_chat": lambda a: a.probe("chat"),
     "probe_tool": lambda a: a.probe("tools"),
+    "duplicate": lambda a: a.duplicate(),
+    "tunnel": lambda a: a.tunnel(),
 }
 """The server keys that work on another host's row (run by that host's vllmtui; `e` too)."""
-NOT_THERE = {
-    "duplicate": "duplicate copies this machine's profiles; to copy one of the host's, copy its file"
-                 " there (its path is in `vllmtui status --host HOST --json`) and change the port",
-    "tunnel": "the TUI reaches it through its own forward over ssh (Metrics, Bench); for a forward"
-              " of your own, `ssh -N -L PORT:127.0.0.1:PORT HOST`, or a tunnel in the profile there",
-}
-"""What to do instead, for the keys that act on this machine's profiles only."""
 
 SPANNING_KEYS = ("start", "stop", "force_stop", "restart")
 """The keys that must act on every node of a multi-node server, not on its head's row alone."""
@@ -202,8 +197,8 @@ class HostPoll(PanelKeys):
         if action == "edit":
             actions.edit(self._remote_profile_path(sel))
             return True
-        self.notify(f"{sel.name} is on {sel.host}: {NOT_THERE.get(action, 'that key works on this machine')}",
-                    severity="warning")
+        self.notify(f"{sel.name} is on {sel.host}: that key works on this machine's rows; there:"
+                    f" `vllmtui --host {sel.host} ...`", severity="warning")
         return True
 
     def _remote_profile_path(self, sel: Selection) -> str | None:

@@ -1,6 +1,7 @@
 """The server keys on another host's row: start (s), stop (x), kill (X), restart (r), attach
-(a), edit (e), probes (c, t) and reap (R), each run by that host's own vllmtui over its ssh connection
-(`Hosts.run`: the state, the profiles and the API keys are the host's). A widget with nothing
+(a), edit (e), duplicate (d), probes (c, t), reap (R) and a tunnel here (T), each run by that
+host's own vllmtui over its ssh connection (`Hosts.run`: the state, the profiles and the API
+keys are the host's). A widget with nothing
 to show, like ServerActions: dialogs ask, workers run, notifications say what happened and
 `RemoteDone` tells the screen to read the hosts again."""
 
@@ -17,8 +18,10 @@ from textual.message import Message
 from textual.reactive import var
 from textual.widget import Widget
 
+from vllmtui.core.errors import VllmtuiError
+from vllmtui.servers.status import ServerStatus
 from vllmtui.ui.messages import StopProgressed
-from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog
+from vllmtui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PromptDialog
 from vllmtui.ui.selection import Selection
 from vllmtui.ui.work import worker
 
@@ -179,6 +182,53 @@ class RemoteActions(Widget):
             return
         self._foreground(lambda: subprocess.call(hosts.edit_argv(host, path)))
         self._run(key, host, f"edit {name}: {path} checked", hosts, ["check", name], 60)
+
+    def duplicate(self) -> None:
+        """The host's profile copied beside it there, under a new name with a new port."""
+        found = self._target("duplicate")
+        if not found:
+            return
+        hosts, host, name, key = found
+
+        def answered(new: str | None) -> None:
+            if new:
+                self.duplicate_there(key, host, name, new.strip(), hosts)
+
+        self.app.push_screen(PromptDialog(f"Duplicate {name} on {host} as (a new free port is chosen there):",
+                                          f"{name}-copy"), answered)
+
+    @worker("duplicating a profile on another host", group="remote")
+    def duplicate_there(self, key: str, host: str, name: str, new: str, hosts: Hosts) -> None:
+        try:
+            answer = hosts.ask(host, {"op": "duplicate", "name": name, "new": new}, timeout=30)
+        except VllmtuiError as exc:
+            self.post_message(self.Done(key, host, f"duplicate {name}", False, str(exc)))
+            return
+        if not answer.get("ok"):
+            self.post_message(self.Done(key, host, f"duplicate {name}", False, str(answer.get("error"))))
+            return
+        self.post_message(self.Done(key, host, f"duplicate {name}", True,
+                                    f"{answer['path']} written there (port {answer['port']})"))
+
+    def tunnel(self) -> None:
+        """A local port that reaches the server over the host's ssh connection (kept while this
+        vllmtui runs): its URL, for a client here."""
+        found = self._target("reach", running=True)
+        if found:
+            hosts, host, name, key = found
+            status = self.selection.status
+            assert status is not None
+            self.forward_there(key, host, name, status, hosts)
+
+    @worker("forwarding a port to another host", group="remote")
+    def forward_there(self, key: str, host: str, name: str, status: ServerStatus, hosts: Hosts) -> None:
+        try:
+            url = hosts.base_url(host, status)
+        except VllmtuiError as exc:
+            self.post_message(self.Done(key, host, f"tunnel to {name}", False, str(exc)))
+            return
+        self.post_message(self.Done(key, host, f"tunnel to {name}", True,
+                                    f"{name} is reachable here at {url} (over ssh, while vllmtui runs)"))
 
     def _foreground(self, job: Callable[[], int]) -> int | None:
         try:
