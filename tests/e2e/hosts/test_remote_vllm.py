@@ -62,9 +62,12 @@ async def _in_the_tui(hosts_env: HostsEnv) -> None:
                              ("input-len", "16")):
             bench.query_one(f"#bench-{field}", Input).value = value
         await pilot.click("#bench-run")
-        await until(pilot, lambda: "saved benchmarks" in str(bench.query_one("#bench-history", Static).render()),
-                    timeout=120, what="the benchmark through the forward, saved")
-        assert len(list((hosts_env.settings.state_dir / "bench" / "tiny@self").glob("*.json"))) == 1
+        saved = hosts_env.settings.state_dir / "bench" / "tiny@self"
+        # ("no saved benchmarks of ... yet" is shown before the run: wait for the report itself)
+        await until(pilot, lambda: "saved benchmarks (newest first)" in str(
+            bench.query_one("#bench-history", Static).render()), timeout=120,
+            what="the benchmark through the forward, saved and listed")
+        assert len(list(saved.glob("*.json"))) == 1
         app.query_one("#detail", TabbedContent).active = "tab-log"
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, MessageDialog), timeout=120,
