@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.events import Key
 from textual.reactive import var
 from textual.widgets import Input, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from vllmtui.core.settings import Settings
 from vllmtui.ui.messages import LogLinesRead
@@ -25,6 +25,7 @@ from vllmtui.ui.work import worker
 
 if TYPE_CHECKING:  # the hosts' modules load with the first other host
     from vllmtui.hosts.fleet import Hosts
+    from vllmtui.hosts.remote_log import RemoteTail
 
 _UNSET = Path("\0unset")  # no log followed yet (None means: this server has no log)
 
@@ -83,15 +84,7 @@ class LogPanel(Vertical):
         tail = LogTail(path)
         lines, size = tail.start()
         self.post_message(LogLinesRead(path, lines, True, size))
-        delay = self.settings.log_poll
-        while not this.is_cancelled:
-            time.sleep(delay)
-            lines, reset = tail.more()
-            if (lines or reset) and not this.is_cancelled:
-                self.post_message(LogLinesRead(path, lines, reset, tail.offset))
-                delay = self.settings.log_poll
-            else:  # a quiet log is looked at less and less often
-                delay = min(self.settings.log_poll_idle, delay * 2)
+        self._follow(tail, path, this)
 
     @worker("following a log on another host", group="log", exclusive=True)
     def follow_remote_log(self, hosts: Hosts, host: str, run_dir: str) -> None:
@@ -103,6 +96,11 @@ class LogPanel(Vertical):
         tail = RemoteTail(hosts, host, run_dir)
         lines, size = tail.start()
         self.post_message(LogLinesRead(key, lines or ([f"({tail.error})"] if tail.error else []), True, size))
+        self._follow(tail, key, this)
+
+    def _follow(self, tail: LogTail | RemoteTail, key: Path | str, this: Worker[None]) -> None:
+        """What is appended to the log, until the follower is cancelled; a quiet log (or a
+        host that does not answer) is looked at less and less often."""
         delay = self.settings.log_poll
         while not this.is_cancelled:
             time.sleep(delay)
@@ -110,7 +108,7 @@ class LogPanel(Vertical):
             if (lines or reset) and not this.is_cancelled:
                 self.post_message(LogLinesRead(key, lines, reset, tail.offset))
                 delay = self.settings.log_poll
-            else:  # a quiet log (or a host that does not answer) is asked less and less often
+            else:
                 delay = min(self.settings.log_poll_idle, delay * 2)
 
     def on_log_lines_read(self, message: LogLinesRead) -> None:
